@@ -1,0 +1,38 @@
+# vischange: how fine-tuning changes a pretrained CNN's features.
+# Default: the embedded demo (config/config.yaml). A --configfile replaces it whole,
+# so config/dogs.yaml or config/test.yaml stand on their own.
+import os
+import sys
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+# The package in this checkout is what the rules run, installed or not
+# (also inside --sdm conda environments, which hold only its dependencies):
+# the parser imports it from src/, and so do the jobs through PYTHONPATH.
+sys.path.insert(0, f"{workflow.basedir}/src")
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in (f"{workflow.basedir}/src", os.getenv("PYTHONPATH")) if p)
+)
+
+if not workflow.overwrite_configfiles:
+
+    configfile: f"{workflow.basedir}/config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/render.smk"
+include: "workflow/rules/compare.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        f"{R}/models/finetune_metrics.json",
+        f"{R}/compare/channels.csv",
+        figure_files("render_pairs"),
+        figure_files("cosine_by_layer"),

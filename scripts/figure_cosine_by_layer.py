@@ -1,0 +1,8 @@
+"""Rule figure_cosine_by_layer: cosine distribution per layer beside the noise floor."""
+import pandas as pd
+
+from vischange import plots
+from vischange.runtime import start_job
+
+start_job(snakemake)
+plots.cosine_by_layer(pd.read_csv(snakemake.input[0]), snakemake.output)

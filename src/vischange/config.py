@@ -1,0 +1,178 @@
+"""Config checks that a JSON schema cannot express, run before any job starts.
+
+The schema (workflow/schemas/config.schema.yaml, applied by Snakemake's `validate`)
+fills defaults and checks types and ranges; here the values are checked against the
+real model and the file system. Every problem names its config key.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from . import models
+
+
+class ConfigError(ValueError):
+    """One or more config keys are wrong; the message lists each as `key: problem`."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def schema_problems(config: dict, schema: dict) -> list[str]:
+    """Every schema violation as 'config key a.b.c: message', most specific first."""
+    import jsonschema
+
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator = validator_cls(schema)
+    problems = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path)):
+        # Descend into oneOf/anyOf/allOf to report the failing leaf, not the combinator.
+        leaf = jsonschema.exceptions.best_match([error])
+        key = ".".join(str(p) for p in leaf.absolute_path) or "(top level)"
+        problems.append(f"config key {key}: {leaf.message}")
+    return problems
+
+
+def _readable(path: str | None) -> bool:
+    return bool(path) and os.path.isfile(path) and os.access(path, os.R_OK)
+
+
+def check_config(config: dict[str, Any]) -> dict[str, int]:
+    """Check names against torchvision and the model, and paths against the disk.
+
+    Returns the channel count of every render layer. Raises ConfigError listing
+    every problem found (not only the first).
+    """
+    problems: list[str] = []
+    arch = config["model"]["arch"]
+    try:
+        models.check_architecture(arch)
+    except ValueError as err:
+        raise ConfigError([f"config key model.arch: {err}"]) from None
+
+    size = config["data"]["image_size"]
+    with_meta = models.layer_channels  # shape-only forward, no weights, no compute
+    probe = models.build_meta(arch)
+    names = set(models.module_names(probe))
+
+    def check_modules(key: str, values: list[str]) -> list[str]:
+        good = []
+        for i, name in enumerate(values):
+            if name in names:
+                good.append(name)
+                continue
+            try:
+                models.get_module(probe, name)
+            except KeyError as err:
+                problems.append(f"config key {key}[{i}]: {err.args[0]} ({arch})")
+        return good
+
+    check_modules("finetune.trainable", config["finetune"]["trainable"])
+    layers = check_modules("render.layers", config["render"]["layers"])
+    if len(set(config["render"]["layers"])) != len(config["render"]["layers"]):
+        problems.append("config key render.layers: a layer is listed twice")
+
+    channels: dict[str, int] = {}
+    if layers:
+        try:
+            channels = with_meta(arch, layers, size)
+        except (ValueError, RuntimeError) as err:
+            problems.append(f"config key data.image_size: {size} px does not pass through {arch}: {err}")
+    wanted = config["render"]["channels"]
+    for layer, count in channels.items():
+        if wanted != "all" and wanted > count:
+            problems.append(f"config key render.channels: {wanted} exceeds the {count} channels of {layer}")
+
+    base = config["model"]["base"]
+    if base["source"] == "file" and not _readable(base["path"]):
+        problems.append(f"config key model.base.path: cannot read weights file {base['path']!r}")
+    if base["source"] == "torchvision":
+        import torchvision
+
+        enum = torchvision.models.get_model_weights(arch)
+        if base["weights"] not in enum.__members__:
+            problems.append(
+                f"config key model.base.weights: {arch} has no torchvision weights {base['weights']!r} "
+                f"(choose from {', '.join(enum.__members__)})"
+            )
+    if base["source"] == "pretrain" and config["data"]["source"] != "synthetic":
+        problems.append("config key model.base.source: 'pretrain' needs data.source synthetic (a base task)")
+    if problems:
+        raise ConfigError(problems)
+    return channels
+
+
+def selected_channels(config: dict, layer_channels: dict[str, int]) -> dict[str, list[int]]:
+    """The channel indices rendered for each layer: the first N, or all."""
+    wanted = config["render"]["channels"]
+    return {
+        layer: list(range(count if wanted == "all" else min(wanted, count)))
+        for layer, count in layer_channels.items()
+    }
+
+
+def chunks(channels: list[int], chunk_size: int) -> list[list[int]]:
+    """Split channel indices into consecutive chunks of at most `chunk_size`."""
+    n = math.ceil(len(channels) / chunk_size)
+    return [channels[i * chunk_size : (i + 1) * chunk_size] for i in range(n)]
+
+
+def load_schema(path: str | os.PathLike) -> dict:
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text())
+
+
+def schema_keys(schema: dict) -> list[tuple[str, dict]]:
+    """Every documented key of the schema as (dotted name, its schema), parents first.
+
+    Follows local `$ref`s and `allOf`, so keys shared through `$defs` are listed
+    under each section that uses them.
+    """
+    defs = schema.get("$defs", {})
+
+    def resolve(node: dict) -> dict:
+        merged = dict(node)
+        if "$ref" in merged:
+            merged = {**resolve(defs[merged.pop("$ref").split("/")[-1]]), **merged}
+        for part in merged.pop("allOf", []):
+            sub = resolve(part)
+            merged["properties"] = {**sub.get("properties", {}), **merged.get("properties", {})}
+        return merged
+
+    out: list[tuple[str, dict]] = []
+
+    def walk(node: dict, prefix: str) -> None:
+        for name, sub in resolve(node).get("properties", {}).items():
+            sub = resolve(sub)
+            key = f"{prefix}{name}"
+            out.append((key, sub))
+            walk(sub, key + ".")
+
+    walk(schema, "")
+    return out
+
+
+def markdown_table(schema: dict) -> str:
+    """The key reference of config/README.md, generated from the schema (kept in sync by a test)."""
+    lines = ["| key | default | description |", "|---|---|---|"]
+    for key, sub in schema_keys(schema):
+        default = "*required*" if "default" not in sub else f"`{sub['default']}`"
+        if "default" in sub and sub["default"] in ({}, None):
+            default = "`{}`" if sub["default"] == {} else "`null`"
+        text = " ".join(str(sub.get("description", "")).split())
+        if "enum" in sub:
+            text += " One of: " + ", ".join(f"`{v}`" for v in sub["enum"]) + "."
+        lines.append(f"| `{key}` | {default} | {text} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m vischange.config [schema.yaml]
+    import sys
+
+    print(markdown_table(load_schema(sys.argv[1] if len(sys.argv) > 1 else "workflow/schemas/config.schema.yaml")), end="")

@@ -1,0 +1,224 @@
+"""Networks: torchvision architectures by name, heads, freezing, and checkpoint files.
+
+A checkpoint is a plain dict that `torch.load(..., weights_only=True)` accepts:
+``{"arch", "num_classes", "class_names", "mean", "std", "state_dict"}``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+import torchvision
+from torch import nn
+
+from .runtime import atomic_path
+
+
+def available_architectures() -> list[str]:
+    """Names of torchvision's image-classification models."""
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+def check_architecture(arch: str) -> None:
+    """Raise ValueError naming close matches if `arch` is not a torchvision classifier."""
+    names = available_architectures()
+    if arch not in names:
+        close = difflib.get_close_matches(arch, names, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ValueError(f"unknown torchvision classification architecture {arch!r}{hint}")
+
+
+def build(arch: str, num_classes: int = 1000) -> nn.Module:
+    """A randomly initialised torchvision `arch` with a `num_classes`-way head."""
+    check_architecture(arch)
+    return torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
+
+
+def torchvision_state_dict(arch: str, weights: str, progress: bool = False) -> dict:
+    """Download (or read from TORCH_HOME) torchvision's `weights` for `arch`, hash-checked."""
+    enum = torchvision.models.get_model_weights(arch)
+    try:
+        member = enum[weights]
+    except KeyError:
+        raise ValueError(
+            f"{arch} has no torchvision weights {weights!r}; choose from {[w.name for w in enum]}"
+        ) from None
+    return member.get_state_dict(progress=progress, check_hash=True)
+
+
+def module_names(model: nn.Module) -> list[str]:
+    """Dotted names of every submodule, in definition order (the root excluded)."""
+    return [name for name, _ in model.named_modules() if name]
+
+
+def get_module(model: nn.Module, name: str) -> nn.Module:
+    """The submodule called `name`; KeyError with close matches otherwise."""
+    modules = dict(model.named_modules())
+    if name not in modules or not name:
+        close = difflib.get_close_matches(name, [n for n in modules if n], n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise KeyError(f"model has no module {name!r}{hint}")
+    return modules[name]
+
+
+def classifier_name(model: nn.Module) -> str:
+    """Dotted name of the final nn.Linear, the head that fine-tuning replaces."""
+    linear = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linear:
+        raise ValueError("model has no nn.Linear classifier head")
+    return linear[-1]
+
+
+def _set_module(model: nn.Module, name: str, new: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = get_module(model, parent_name) if parent_name else model
+    setattr(parent, child, new)
+
+
+def replace_head(model: nn.Module, num_classes: int, generator: torch.Generator | None = None) -> str:
+    """Swap the final Linear for a fresh `num_classes`-way one; returns its name."""
+    name = classifier_name(model)
+    old = get_module(model, name)
+    new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
+    if generator is not None:
+        # Seeded head initialisation, same scheme as nn.Linear's default.
+        bound = 1.0 / old.in_features**0.5
+        with torch.no_grad():
+            new.weight.uniform_(-bound, bound, generator=generator)
+            if new.bias is not None:
+                new.bias.uniform_(-bound, bound, generator=generator)
+    _set_module(model, name, new)
+    return name
+
+
+def freeze_except(model: nn.Module, trainable: Iterable[str]) -> list[nn.Module]:
+    """Freeze all parameters but those inside the `trainable` modules; returns those modules."""
+    modules = [get_module(model, name) for name in trainable]
+    model.requires_grad_(False)
+    for module in modules:
+        module.requires_grad_(True)
+    return modules
+
+
+def set_train_mode(model: nn.Module, trainable_modules: Sequence[nn.Module] | None) -> None:
+    """Train mode only where parameters train: frozen BatchNorms keep their running statistics.
+
+    Without this, a "frozen" layer would still drift through BatchNorm statistics
+    and the comparison would attribute that drift to fine-tuning.
+    """
+    if trainable_modules is None:
+        model.train()
+        return
+    model.eval()
+    for module in trainable_modules:
+        module.train()
+
+
+def build_meta(arch: str) -> nn.Module:
+    """`arch` on the meta device: module names and shapes without memory or compute."""
+    check_architecture(arch)
+    with torch.device("meta"):
+        return torchvision.models.get_model(arch, weights=None)
+
+
+def layer_channels(arch: str, layers: Sequence[str], image_size: int = 224) -> dict[str, int]:
+    """Output channels of each named module, found by a shape-only forward on the meta device."""
+    model = build_meta(arch).eval()
+    shapes: dict[str, int] = {}
+    handles = []
+    for name in layers:
+        module = get_module(model, name)
+
+        def hook(_m, _i, out, name=name):
+            shapes[name] = out.shape[1]
+
+        handles.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model(torch.empty(1, 3, image_size, image_size, device="meta"))
+    finally:
+        for h in handles:
+            h.remove()
+    missing = [n for n in layers if n not in shapes]
+    if missing:
+        raise ValueError(f"modules {missing} are not called in {arch}'s forward pass")
+    return shapes
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    *,
+    arch: str,
+    class_names: Sequence[str],
+    mean: Sequence[float],
+    std: Sequence[float],
+) -> None:
+    """Write the model's state_dict and what is needed to rebuild and feed it."""
+    payload = {
+        "arch": arch,
+        "num_classes": len(class_names),
+        "class_names": list(class_names),
+        "mean": [float(v) for v in mean],
+        "std": [float(v) for v in std],
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild the network saved by `save_checkpoint`; returns (model in eval mode, metadata)."""
+    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    model = build(payload["arch"], payload["num_classes"])
+    model.load_state_dict(payload["state_dict"])
+    meta = {k: v for k, v in payload.items() if k != "state_dict"}
+    return model.to(device).eval(), meta
+
+
+def load_state_dict_file(path: str | os.PathLike) -> dict:
+    """A local weights file: a bare state_dict or a vischange checkpoint, loaded weights-only."""
+    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if isinstance(payload, dict) and "state_dict" in payload:
+        payload = payload["state_dict"]
+    if not isinstance(payload, dict):
+        raise ValueError(f"{path} holds no state_dict")
+    return payload
+
+
+class Normalize(nn.Module):
+    """Per-channel (x - mean) / std for images in [0, 1]; shape (N, 3, H, W) in and out."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean.to(x.device)) / self.std.to(x.device)
+
+
+def write_base_from_weights(out: str | os.PathLike, *, arch: str, base: dict, normalize: dict) -> None:
+    """Write models/base.pt from torchvision weights (hash-checked) or a local weights file."""
+    if base["source"] == "torchvision":
+        import torchvision
+
+        member = torchvision.models.get_model_weights(arch)[base["weights"]]
+        state = torchvision_state_dict(arch, base["weights"])
+        class_names = list(member.meta.get("categories") or [])
+    elif base["source"] == "file":
+        state = load_state_dict_file(base["path"])
+        class_names = []
+    else:
+        raise ValueError(f"model.base.source {base['source']!r} is not a weights source")
+    head = [k for k in state if k.endswith(".weight") and state[k].ndim == 2][-1]
+    num_classes = state[head].shape[0]
+    model = build(arch, num_classes)
+    model.load_state_dict(state)
+    if len(class_names) != num_classes:
+        class_names = [f"class{i}" for i in range(num_classes)]
+    save_checkpoint(out, model, arch=arch, class_names=class_names, mean=normalize["mean"], std=normalize["std"])

@@ -1,0 +1,113 @@
+"""Job plumbing shared by every stage: device choice, seeding, logging, atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+log = logging.getLogger("vischange")
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """CUDA when present (or asked for), else the CPU; `preference` in {auto, cpu, cuda}."""
+    if preference == "cpu":
+        return torch.device("cpu")
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("config device is 'cuda' but torch.cuda.is_available() is False")
+    if preference in ("cuda", "auto") and torch.cuda.is_available():
+        return torch.device("cuda")
+    if preference not in ("auto", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {preference!r}")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch; on the CPU this makes reruns bit-identical."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    # warn_only: a few CUDA kernels have no deterministic version; CPU ones all do.
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = False
+
+
+def derive_seed(*parts: int | str) -> int:
+    """A stable 63-bit seed from integers and strings (unlike hash(), not salted per process)."""
+    words = []
+    for part in parts:
+        if isinstance(part, str):
+            words.extend(part.encode())
+        else:
+            words.append(int(part))
+    return int(np.random.SeedSequence(words).generate_state(2, np.uint32).view(np.uint64)[0] >> 1)
+
+
+def setup_logging(log_path: str | os.PathLike | None) -> logging.Logger:
+    """Log to `log_path` (and stderr); also send stray stderr (tqdm, warnings) to the file."""
+    handlers: list[logging.Handler] = []
+    if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        stream = open(log_path, "a", buffering=1)
+        # tqdm and Python warnings write to sys.stderr: keep them in the job's log.
+        sys.stderr = stream
+        handlers.append(logging.StreamHandler(stream))
+    else:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    return log
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling path; move it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write JSON atomically, keys in insertion order, floats as Python prints them."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def write_csv(path: str | os.PathLike, frame) -> None:
+    """Write a DataFrame as CSV atomically, with a fixed float format so reruns compare byte-wise."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, lineterminator="\n", float_format="%.6g")
+
+
+def start_job(snakemake: Any, seed: int | None = None) -> torch.device:
+    """Common start of every script: log file, CPU threads, seeds, device.
+
+    `snakemake` is the object Snakemake injects into `script:` files.
+    """
+    setup_logging(snakemake.log[0] if len(snakemake.log) else None)
+    torch.set_num_threads(max(1, int(snakemake.threads)))
+    params = snakemake.params
+    seed = seed if seed is not None else getattr(params, "seed", 0)
+    seed_everything(int(seed))
+    device = pick_device(getattr(params, "device", "auto"))
+    log.info("rule %s on %s, %d threads, seed %d", snakemake.rule, device, torch.get_num_threads(), seed)
+    return device

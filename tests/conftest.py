@@ -1,0 +1,44 @@
+"""Shared fixtures: paths of the checkout, and a runner for real Snakemake invocations."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+def run_snakemake(workdir: Path, *args: str, configfile: Path | None = None, timeout: int = 900):
+    """Run the repository's Snakefile in `workdir`; returns the CompletedProcess (never raises)."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    if configfile is not None:
+        cmd += ["--configfile", str(configfile)]
+    cmd += list(args)
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=workdir)
+
+
+def write_config(path: Path, base: Path, **overrides) -> Path:
+    """Copy the YAML config `base` to `path` with dotted-key overrides (None deletes a key)."""
+    config = yaml.safe_load(base.read_text())
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = config
+        for p in parents:
+            node = node.setdefault(p, {})
+        if value is None:
+            node.pop(leaf, None)
+        else:
+            node[leaf] = value
+    path.write_text(yaml.safe_dump(config))
+    return path

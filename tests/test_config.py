@@ -1,0 +1,112 @@
+"""Config validation: the schema's defaults and ranges, the checks against the real model,
+and the key reference in config/README.md."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from vischange import config as vcfg
+
+from .conftest import REPO
+
+SCHEMA_PATH = REPO / "workflow/schemas/config.schema.yaml"
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return vcfg.load_schema(SCHEMA_PATH)
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((REPO / "config" / name).read_text())
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "test.yaml"])
+def test_shipped_configs_validate_and_check(name):
+    config = load(name)
+    validate(config, str(SCHEMA_PATH))
+    channels = vcfg.check_config(config)
+    assert set(channels) == set(config["render"]["layers"])
+    assert all(n > 0 for n in channels.values())
+
+
+def test_defaults_are_filled():
+    config = {"experiment": "x", "data": {"source": "synthetic"}, "model": {"arch": "resnet18"}, "render": {"layers": ["layer4.1"]}}
+    validate(config, str(SCHEMA_PATH))
+    assert config["finetune"]["augment"]["crop_scale"] == [0.7, 1.0]
+    assert config["pretrain"]["epochs"] == 5
+    assert config["render"]["seeds"] == [0, 1]
+    assert config["model"]["base"]["source"] == "pretrain"
+
+
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        (lambda c: c["render"].__setitem__("steps", -3), "render.steps"),
+        (lambda c: c["finetune"].__setitem__("epochs", 0), "finetune.epochs"),
+        (lambda c: c.pop("experiment"), "(top level)"),
+        (lambda c: c["finetune"].__setitem__("epochz", 3), "finetune"),
+        (lambda c: c["render"].__setitem__("channels", "some"), "render.channels"),
+        (lambda c: c["data"].__setitem__("source", "imagenet"), "data.source"),
+    ],
+)
+def test_schema_problems_name_the_key(schema, edit, key):
+    config = copy.deepcopy(load("test.yaml"))
+    edit(config)
+    problems = vcfg.schema_problems(config, schema)
+    assert problems, "the bad value was accepted"
+    assert any(p.startswith(f"config key {key}:") for p in problems), problems
+
+
+def checked(**changes) -> dict:
+    config = copy.deepcopy(load("test.yaml"))
+    validate(config, str(SCHEMA_PATH))
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split(".")
+        node = config
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    "changes, key, words",
+    [
+        ({"model.arch": "resnet51"}, "model.arch", "resnet50"),
+        ({"render.layers": ["layer4.1", "layer9.0"]}, "render.layers[1]", "layer9.0"),
+        ({"finetune.trainable": ["layer4.7"]}, "finetune.trainable[0]", "layer4.7"),
+        ({"render.channels": 100000}, "render.channels", "exceeds"),
+        ({"model.base.source": "file", "model.base.path": "/nonexistent/weights.pt"}, "model.base.path", "cannot read"),
+        ({"model.base.source": "torchvision", "model.base.weights": "IMAGENET9K"}, "model.base.weights", "IMAGENET1K_V1"),
+    ],
+)
+def test_model_checks_name_the_key(changes, key, words):
+    with pytest.raises(vcfg.ConfigError) as info:
+        vcfg.check_config(checked(**changes))
+    message = str(info.value)
+    assert f"config key {key}:" in message and words in message, message
+
+
+def test_all_problems_reported_at_once():
+    with pytest.raises(vcfg.ConfigError) as info:
+        vcfg.check_config(checked(**{"render.layers": ["nope"], "finetune.trainable": ["nada"]}))
+    assert len(info.value.problems) == 2
+
+
+def test_selected_channels_and_chunks():
+    assert vcfg.selected_channels({"render": {"channels": 3}}, {"a": 10}) == {"a": [0, 1, 2]}
+    assert vcfg.selected_channels({"render": {"channels": "all"}}, {"a": 4}) == {"a": [0, 1, 2, 3]}
+    assert vcfg.chunks(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
+    assert vcfg.chunks([7], 64) == [[7]]
+
+
+def test_config_readme_documents_every_key(schema):
+    readme = (REPO / "config/README.md").read_text()
+    assert vcfg.markdown_table(schema) in readme, "regenerate with: python -m vischange.config"
+    for key, sub in vcfg.schema_keys(schema):
+        assert "description" in sub, f"schema key {key} has no description"

@@ -1,0 +1,78 @@
+"""Model construction, head replacement, freezing, and checkpoint round trips."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vischange import models
+
+
+def test_build_and_check_architecture():
+    model = models.build("resnet18", 7)
+    assert model.fc.out_features == 7
+    with pytest.raises(ValueError, match="resnet18"):
+        models.check_architecture("resnet17")
+
+
+def test_layer_channels_on_meta_device():
+    assert models.layer_channels("resnet18", ["layer2.1", "layer4.1"], 64) == {"layer2.1": 128, "layer4.1": 512}
+    assert models.layer_channels("resnet50", ["layer3.5", "layer4.2"], 224) == {"layer3.5": 1024, "layer4.2": 2048}
+
+
+def test_get_module_suggests_close_names():
+    model = models.build("resnet18", 3)
+    with pytest.raises(KeyError, match="layer4.1"):
+        models.get_module(model, "layer4.10")
+
+
+def test_replace_head_is_seeded():
+    heads = []
+    for _ in range(2):
+        model = models.build("resnet18", 10)
+        name = models.replace_head(model, 4, torch.Generator().manual_seed(3))
+        heads.append(models.get_module(model, name).weight.clone())
+    assert name == "fc" and heads[0].shape == (4, 512)
+    assert torch.equal(heads[0], heads[1])
+
+
+def test_freeze_keeps_frozen_batchnorm_statistics():
+    model = models.build("resnet18", 3)
+    trainable = models.freeze_except(model, ["layer4.1", "fc"])
+    assert all(not p.requires_grad for p in model.layer1.parameters())
+    assert all(p.requires_grad for p in model.layer4[1].parameters())
+    before = model.layer1[0].bn1.running_mean.clone()
+    models.set_train_mode(model, trainable)
+    assert not model.layer1[0].bn1.training and model.layer4[1].bn1.training
+    model(torch.randn(4, 3, 32, 32) * 3 + 1)
+    assert torch.equal(model.layer1[0].bn1.running_mean, before)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = models.build("resnet18", 3)
+    path = tmp_path / "m.pt"
+    models.save_checkpoint(path, model, arch="resnet18", class_names=["a", "b", "c"], mean=[0.5] * 3, std=[0.25] * 3)
+    loaded, meta = models.load_checkpoint(path)
+    assert meta["class_names"] == ["a", "b", "c"] and meta["mean"] == [0.5] * 3
+    x = torch.randn(2, 3, 32, 32)
+    model.eval()
+    assert torch.equal(model(x), loaded(x))
+
+
+def test_base_from_local_weights_file(tmp_path):
+    model = models.build("resnet18", 5)
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    models.write_base_from_weights(
+        tmp_path / "base.pt",
+        arch="resnet18",
+        base={"source": "file", "path": str(tmp_path / "w.pt")},
+        normalize={"mean": [0.4] * 3, "std": [0.2] * 3},
+    )
+    loaded, meta = models.load_checkpoint(tmp_path / "base.pt")
+    assert meta["num_classes"] == 5 and len(meta["class_names"]) == 5
+    assert torch.equal(loaded.fc.weight, model.fc.weight)
+
+
+def test_normalize():
+    out = models.Normalize([0.5, 0.5, 0.5], [0.5, 0.25, 1.0])(torch.ones(1, 3, 2, 2))
+    assert torch.allclose(out[0, :, 0, 0], torch.tensor([1.0, 2.0, 0.5]))

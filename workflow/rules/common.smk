@@ -1,0 +1,57 @@
+# Config validation (schema, then checks against the real model) and shared names.
+import re
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from vischange import config as vcfg
+
+_SCHEMA = f"{workflow.basedir}/workflow/schemas/config.schema.yaml"
+
+try:
+    validate(config, _SCHEMA)
+except WorkflowError:
+    # Snakemake's message is the raw jsonschema dump; name the keys instead.
+    raise WorkflowError(
+        str(vcfg.ConfigError(vcfg.schema_problems(config, vcfg.load_schema(_SCHEMA))))
+    ) from None
+try:
+    LAYER_CHANNELS = vcfg.check_config(config)
+except vcfg.ConfigError as err:
+    raise WorkflowError(str(err)) from None
+
+EXP = config["experiment"]
+R = f"results/{EXP}"
+LOGS = f"logs/{EXP}"
+BENCH = f"benchmarks/{EXP}"
+NETS = ["base", "finetuned"]
+LAYERS = config["render"]["layers"]
+SEEDS = config["render"]["seeds"]
+CHANNELS = vcfg.selected_channels(config, LAYER_CHANNELS)
+CHUNKS = {
+    layer: vcfg.chunks(CHANNELS[layer], config["render"]["chunk_size"]) for layer in LAYERS
+}
+SPLITS = ["train", "val", "test"]
+
+
+wildcard_constraints:
+    net="|".join(NETS),
+    layer="|".join(re.escape(layer) for layer in LAYERS),
+    chunk=r"\d+",
+    split="|".join(SPLITS),
+
+
+def figure_files(name):
+    """A figure is declared as both PNG and PDF."""
+    return [f"{R}/figures/{name}.png", f"{R}/figures/{name}.pdf"]
+
+
+def render_pngs(net, layer, channels):
+    return [
+        f"{R}/renders/{net}/{layer}/c{c:04d}_s{s}.png" for c in channels for s in SEEDS
+    ]
+
+
+def train_params(section):
+    """Params of a training rule: its config section, the seed and the device."""
+    return {"settings": config[section], "seed": config["seed"], "device": config["device"]}

@@ -1,0 +1,78 @@
+# Models: the base network (pretrained here, or torchvision/local weights) and its fine-tuned copy.
+
+_BASE = config["model"]["base"]
+
+
+if _BASE["source"] == "pretrain":
+
+    rule pretrain:
+        """Train the base network on the base task (the demo's stand-in for ImageNet)."""
+        input:
+            data=expand(f"{R}/data/base/{{split}}.csv", split=SPLITS),
+            classes=f"{R}/data/base/classes.txt",
+        output:
+            model=f"{R}/models/base.pt",
+            metrics=f"{R}/models/pretrain_metrics.json",
+        params:
+            **train_params("pretrain"),
+            arch=config["model"]["arch"],
+            data=config["data"],
+            normalize=config["model"]["normalize"],
+            resume=f"{R}/models/.resume/pretrain.pt",
+        threads: 4
+        resources:
+            gpu=1,
+        log:
+            f"{LOGS}/pretrain/pretrain.log",
+        benchmark:
+            f"{BENCH}/pretrain/pretrain.tsv"
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/pretrain.py"
+
+else:
+
+    rule base_weights:
+        """Write the base network from torchvision's weights or a local weights file."""
+        output:
+            model=f"{R}/models/base.pt",
+        params:
+            arch=config["model"]["arch"],
+            base=_BASE,
+            normalize=config["model"]["normalize"],
+        localrule: True
+        log:
+            f"{LOGS}/base_weights/base_weights.log",
+        benchmark:
+            f"{BENCH}/base_weights/base_weights.tsv"
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/base_weights.py"
+
+
+rule finetune:
+    """Fine-tune the base network on the new task; only finetune.trainable (and a new head) train."""
+    input:
+        base=f"{R}/models/base.pt",
+        data=expand(f"{R}/data/{{split}}.csv", split=SPLITS),
+        classes=f"{R}/data/classes.txt",
+    output:
+        model=f"{R}/models/finetuned.pt",
+        metrics=f"{R}/models/finetune_metrics.json",
+    params:
+        **train_params("finetune"),
+        data=config["data"],
+        resume=f"{R}/models/.resume/finetune.pt",
+    threads: 4
+    resources:
+        gpu=1,
+    log:
+        f"{LOGS}/finetune/finetune.log",
+    benchmark:
+        f"{BENCH}/finetune/finetune.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/finetune.py"
