@@ -1,0 +1,335 @@
+"""Optimization loop for feature visualization.
+
+:func:`render` optimizes one parameterized batch of images against an
+objective; :func:`render_channels` renders many (channel, seed) pairs of one
+layer in batches, reproducibly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from ._rng import GeneratorArg
+from .hooks import capture, redirected_relu
+from .objectives import Objective, channel
+from .param import make_param
+from .transforms import standard_transforms
+
+__all__ = ["RenderResult", "render", "render_channels", "to_uint8", "pair_seed"]
+
+ImageFn = Callable[..., Tensor]
+
+
+@dataclass
+class RenderResult:
+    """Outcome of :func:`render`.
+
+    Attributes:
+        images: (N, 3, H, W) float32 in [0, 1], on CPU.
+        objective: (N,) float32 on CPU, per-image objective of the final,
+            untransformed images (no redirected ReLU, no grad).
+        steps: optimization steps taken.
+        seconds: wall time of the optimization and final evaluation.
+    """
+
+    images: Tensor
+    objective: Tensor
+    steps: int
+    seconds: float
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def _frozen_eval(model: nn.Module):
+    """Eval mode and no parameter gradients for the block; each module's
+    ``training`` flag and each parameter's ``requires_grad`` are restored."""
+    modes = [(m, m.training) for m in model.modules()]
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        model.eval()
+        for p, _ in flags:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for m, mode in modes:
+            m.training = mode
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+@contextlib.contextmanager
+def _channels_last(model: nn.Module, enabled: bool):
+    """Channels-last weights for the block (faster cuDNN convs); restored after.
+
+    A model that already has channels-last 4-D weights is left as it is."""
+    already = any(
+        p.dim() == 4 and not p.is_contiguous() and p.is_contiguous(memory_format=torch.channels_last)
+        for p in model.parameters()
+    )
+    if not enabled or already:
+        yield
+        return
+    model.to(memory_format=torch.channels_last)
+    try:
+        yield
+    finally:
+        model.to(memory_format=torch.contiguous_format)
+
+
+def render(
+    model: nn.Module,
+    objective: Objective,
+    param: nn.Module,
+    *,
+    steps: int = 256,
+    lr: float = 0.05,
+    transforms: Optional[ImageFn] = None,
+    redirect_steps: int = 16,
+    generator: GeneratorArg = None,
+    device: Union[str, torch.device, None] = None,
+    progress: bool = False,
+    normalize: Optional[Callable[[Tensor], Tensor]] = None,
+    compile: bool = False,
+) -> RenderResult:
+    """Optimize a parameterized image batch to maximize ``objective``.
+
+    Each step: ``images = param()`` (N, 3, H, W) in [0, 1]; ``x =
+    transforms(images, generator)``; ``x = normalize(x)``; forward through
+    ``model`` (stopped after the deepest layer the objective needs); loss
+    ``-objective(acts).sum()``; one Adam step on ``param``'s parameters only.
+    The redirected ReLU gradient is active for the first ``redirect_steps``
+    steps.  The model is put in eval mode with gradients off for its
+    parameters during the call; both are restored afterwards.  ``model`` and
+    ``param`` are moved to ``device`` in place (default: the model's device).
+
+    On CUDA the model runs channels-last under bf16 autocast (activations
+    are cast to float32 before the objective); ``compile=True`` wraps the
+    model with ``torch.compile`` (early stopping is then disabled, since it
+    relies on an exception raised inside the forward pass).
+
+    Args:
+        model: network mapping normalized (N, 3, H', W') images to its output.
+        objective: per-image objective; must return shape (N,).
+        param: image parameterization (see :mod:`vischange.render.param`).
+        steps: number of optimization steps.
+        lr: Adam learning rate.
+        transforms: ``t(images, generator) -> images``; None for none.
+        redirect_steps: steps using the redirected ReLU gradient (0: never).
+        generator: passed to ``transforms`` (one generator, or one per image).
+        device: where to run.
+        progress: show a tqdm progress bar.
+        normalize: applied to images in [0, 1] before the model (e.g.
+            ImageNet mean/std standardization).
+        compile: use ``torch.compile`` for the model.
+
+    Returns:
+        :class:`RenderResult`.
+    """
+    device = torch.device(device) if device is not None else _model_device(model)
+    model.to(device)
+    param.to(device)
+    cuda = device.type == "cuda"
+    layers = objective.layers
+    params = [p for p in param.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("param has no trainable parameters")
+    opt = torch.optim.Adam(params, lr=lr)
+
+    def evaluate(cap, images: Tensor) -> Tensor:
+        x = normalize(images) if normalize is not None else images
+        if cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+            acts = cap(x)
+        acts = {k: v.float() for k, v in acts.items()}
+        value = objective(acts)
+        if value.shape != (images.shape[0],):
+            raise ValueError(
+                f"objective {objective.name} returned shape {tuple(value.shape)} "
+                f"for {images.shape[0]} images"
+            )
+        return value
+
+    start = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_frozen_eval(model))
+        stack.enter_context(_channels_last(model, cuda))
+        forward = torch.compile(model) if compile else None
+        cap = stack.enter_context(capture(model, layers, early_stop=not compile, forward=forward))
+        redirect = contextlib.ExitStack()
+        stack.enter_context(redirect)  # closes the redirection on any exit
+        if redirect_steps > 0:
+            redirect.enter_context(redirected_relu(model))
+        bar = tqdm(range(steps), disable=not progress, desc="render", leave=False)
+        for step in bar:
+            if step == redirect_steps:
+                redirect.close()
+            opt.zero_grad(set_to_none=True)
+            images = param()
+            x = transforms(images, generator) if transforms is not None else images
+            value = evaluate(cap, x)
+            (-value.sum()).backward()
+            opt.step()
+            if progress and (step % 10 == 0 or step == steps - 1):
+                bar.set_postfix(objective=f"{value.detach().mean().item():.4g}")
+        redirect.close()
+        with torch.no_grad():
+            images = param()
+            value = evaluate(cap, images)
+        images = images.detach().float().cpu()
+        value = value.detach().float().cpu()
+    return RenderResult(images=images, objective=value, steps=steps, seconds=time.perf_counter() - start)
+
+
+def pair_seed(seed: int, channel_index: int, stream: int) -> int:
+    """Seed for one (seed, channel) render's random stream.
+
+    ``stream`` 0 seeds the image initialization and 1 the transform draws, so
+    the two are independent.  Derived with numpy's SeedSequence (a hash of
+    the three integers), so nearby seeds give unrelated streams.
+    """
+    if seed < 0 or channel_index < 0:
+        raise ValueError("seeds and channels must be non-negative")
+    state = np.random.SeedSequence([int(seed), int(channel_index), int(stream)]).generate_state(1, np.uint64)
+    return int(state[0])
+
+
+def _generators(pairs: Sequence[tuple], stream: int) -> List[torch.Generator]:
+    return [torch.Generator().manual_seed(pair_seed(s, c, stream)) for c, s in pairs]
+
+
+def _auto_batch_size(probe: Callable[[int], None], device: torch.device, total: int) -> int:
+    """Largest batch that fits in ~60 % of free CUDA memory, from the peak
+    memory of one render step at batch 2 and 4 (their difference gives the
+    per-image cost, independent of the model's weights)."""
+    peaks = []
+    for n in (2, 4):
+        torch.cuda.synchronize(device)
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        probe(n)
+        torch.cuda.synchronize(device)
+        peaks.append(torch.cuda.max_memory_allocated(device) - base)
+    per_image = max((peaks[1] - peaks[0]) / 2.0, 1.0)
+    free, _ = torch.cuda.mem_get_info(device)
+    free += torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    fixed = max(peaks[0] - 2 * per_image, 0.0)
+    fits = int((0.6 * free - fixed) // per_image)
+    return max(1, min(total, fits))
+
+
+def render_channels(
+    model: nn.Module,
+    layer: str,
+    channels: Sequence[int],
+    seeds: Sequence[int],
+    *,
+    size: int,
+    steps: int,
+    lr: float,
+    param: str = "fourier",
+    param_kwargs: Optional[dict] = None,
+    transforms: Union[str, ImageFn, None] = "standard",
+    batch_size: Optional[int] = None,
+    redirect_steps: int = 16,
+    device: Union[str, torch.device, None] = None,
+    normalize: Optional[Callable[[Tensor], Tensor]] = None,
+    progress: bool = False,
+) -> List[Dict]:
+    """Render the channel objective for every (channel, seed) pair.
+
+    Pairs are ordered channel-major (``for c in channels for s in seeds``)
+    and rendered in batches of ``batch_size`` (default: all at once on CPU;
+    on CUDA the largest batch estimated to fit in 60 % of free memory).
+    Each pair gets two private generators seeded by :func:`pair_seed`: one
+    for its initial image and one for its transform draws.  A pair's random
+    inputs therefore depend only on (seed, channel): not on the layer, the
+    model, the batch size or the other pairs, so two models rendered with the
+    same arguments start from the same images and see the same transform
+    sequence.  On CPU, repeated calls are bit-identical.
+
+    Args:
+        model: network; ``layer`` is a key as in :mod:`vischange.render.hooks`.
+        layer: layer key, e.g. ``"layer4.1"`` or ``"layer4:pre"``.
+        channels: channel indices.
+        seeds: non-negative integer seeds.
+        size: image side in pixels.
+        steps, lr, redirect_steps, device, normalize, progress: as in :func:`render`.
+        param: parameterization name for :func:`~vischange.render.param.make_param`.
+        param_kwargs: extra keyword arguments for it (``magnitude=`` for "maco").
+        transforms: ``"standard"`` (:func:`standard_transforms` of ``size``),
+            None, or a callable ``t(images, generator)``.
+        batch_size: pairs per batch.
+
+    Returns:
+        One dict per pair, in pair order: ``{"channel": int, "seed": int,
+        "image": Tensor (3, size, size) float in [0, 1] on CPU, "objective":
+        float (final channel mean activation), "steps": int}``.
+    """
+    pairs = [(int(c), int(s)) for c in channels for s in seeds]
+    if not pairs:
+        return []
+    param_kwargs = dict(param_kwargs or {})
+    tf = standard_transforms(size) if transforms == "standard" else transforms
+    if isinstance(tf, str):
+        raise ValueError(f"transforms must be 'standard', None or a callable, got {tf!r}")
+    device = torch.device(device) if device is not None else _model_device(model)
+
+    def run(batch: Sequence[tuple], n_steps: int, show: bool) -> RenderResult:
+        p = make_param(param, len(batch), size, generator=_generators(batch, 0), **param_kwargs)
+        obj = channel(layer, [c for c, _ in batch])
+        return render(
+            model, obj, p, steps=n_steps, lr=lr, transforms=tf,
+            redirect_steps=redirect_steps, generator=_generators(batch, 1),
+            device=device, progress=show, normalize=normalize,
+        )
+
+    if batch_size is None:
+        if device.type == "cuda":
+            batch_size = _auto_batch_size(lambda n: run(pairs[:1] * n, 1, False), device, len(pairs))
+        else:
+            batch_size = len(pairs)
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+
+    out: List[Dict] = []
+    starts = range(0, len(pairs), batch_size)
+    for i in tqdm(starts, disable=not progress or len(starts) == 1, desc=f"render {layer}"):
+        batch = pairs[i : i + batch_size]
+        res = run(batch, steps, progress)
+        for j, (c, s) in enumerate(batch):
+            out.append(
+                {
+                    "channel": c,
+                    "seed": s,
+                    "image": res.images[j],
+                    "objective": float(res.objective[j]),
+                    "steps": res.steps,
+                }
+            )
+    return out
+
+
+def to_uint8(image: Tensor) -> np.ndarray:
+    """(3, H, W) float image in [0, 1] -> (H, W, 3) uint8 numpy array (for PNGs).
+    Values are clamped to [0, 1] and rounded to the nearest level."""
+    if image.dim() != 3 or image.shape[0] != 3:
+        raise ValueError(f"expected a (3, H, W) image, got {tuple(image.shape)}")
+    arr = (image.detach().float().cpu().clamp(0, 1) * 255.0).round().to(torch.uint8)
+    return arr.permute(1, 2, 0).contiguous().numpy()

@@ -1,0 +1,90 @@
+"""Training: learning-rate schedule, epoch selection on validation, resume after interruption."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from vischange import models, train
+
+
+def make_task(root, n_per_class=8, size=16):
+    """Two classes told apart by brightness of the left half; paths relative to the CSVs."""
+    rng = np.random.default_rng(0)
+    for split in ("train", "val", "test"):
+        rows = []
+        for label in (0, 1):
+            for i in range(n_per_class):
+                image = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
+                if label:
+                    image[:, : size // 2] += 150
+                path = f"images/{split}/{label}_{i}.png"
+                (root / path).parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(image).save(root / path)
+                rows.append({"path": path, "label": label})
+        pd.DataFrame(rows).to_csv(root / f"{split}.csv", index=False)
+    return train.DataSpec(
+        str(root / "train.csv"), str(root / "val.csv"), str(root / "test.csv"), size, [0.5] * 3, [0.25] * 3, 1.0
+    )
+
+
+SETTINGS = train.TrainSettings(epochs=3, batch_size=8, lr=0.05, crop_scale=(0.8, 1.0), hflip=False)
+
+
+def test_lr_factor_warmup_then_cosine():
+    assert train.lr_factor(0, 100, 10) == pytest.approx(0.1)
+    assert train.lr_factor(9, 100, 10) == pytest.approx(1.0)
+    assert train.lr_factor(10, 100, 10) == pytest.approx(1.0)
+    assert train.lr_factor(55, 100, 10) == pytest.approx(0.5)
+    assert train.lr_factor(100, 100, 10) == pytest.approx(0.0)
+
+
+def fit_once(data, resume=None):
+    torch.manual_seed(0)
+    model = models.build("resnet18", 2)
+    metrics = train.fit(model, data, SETTINGS, device=torch.device("cpu"), seed=1, trainable=["layer4", "fc"], resume_path=resume)
+    return model, metrics
+
+
+def test_fit_learns_selects_on_val_and_is_reproducible(tmp_path):
+    data = make_task(tmp_path)
+    model_a, metrics_a = fit_once(data)
+    model_b, metrics_b = fit_once(data)
+    assert metrics_a == metrics_b
+    assert torch.equal(model_a.fc.weight, model_b.fc.weight)
+    vals = [e["val_accuracy"] for e in metrics_a["epochs"]]
+    assert metrics_a["chosen_epoch"] == 1 + vals.index(max(vals))
+    assert metrics_a["test_accuracy"] > 0.5
+    assert metrics_a["trainable_parameters"] < metrics_a["total_parameters"]
+    # Frozen layers did not move, BatchNorm statistics included.
+    torch.manual_seed(0)
+    fresh = models.build("resnet18", 2)
+    assert torch.equal(fresh.layer1[0].bn1.running_mean, model_a.layer1[0].bn1.running_mean)
+    assert torch.equal(fresh.layer2[0].conv1.weight, model_a.layer2[0].conv1.weight)
+
+
+def test_resume_after_interruption_gives_the_same_result(tmp_path, monkeypatch):
+    data = make_task(tmp_path)
+    _, reference = fit_once(data)
+    resume = tmp_path / "resume.pt"
+
+    real_evaluate = train.evaluate
+    calls = {"n": 0}
+
+    def crash_on_second_epoch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("simulated job kill")
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(train, "evaluate", crash_on_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        fit_once(data, resume)
+    assert resume.exists()
+    monkeypatch.setattr(train, "evaluate", real_evaluate)
+    _, resumed = fit_once(data, resume)
+    assert resumed == reference
+    assert not resume.exists(), "the resume file is removed after a finished run"
