@@ -36,6 +36,7 @@ class TrainSettings:
 
     epochs: int = 5
     batch_size: int = 64
+    optimizer: str = "sgd"
     lr: float = 0.05
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -51,6 +52,7 @@ class TrainSettings:
         return cls(
             epochs=section["epochs"],
             batch_size=section["batch_size"],
+            optimizer=section.get("optimizer", "sgd"),
             lr=section["lr"],
             momentum=section["momentum"],
             weight_decay=section["weight_decay"],
@@ -80,6 +82,17 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
         return (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def make_optimizer(params, settings: TrainSettings) -> torch.optim.Optimizer:
+    """SGD with momentum or AdamW, as `settings.optimizer` says."""
+    if settings.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
+    if settings.optimizer == "adamw":
+        return torch.optim.AdamW(
+            params, lr=settings.lr, betas=(settings.momentum, 0.999), weight_decay=settings.weight_decay
+        )
+    raise ValueError(f"optimizer must be sgd or adamw, got {settings.optimizer!r}")
 
 
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, desc: str = "eval") -> dict:
@@ -135,9 +148,7 @@ def fit(
     total_steps = steps_per_epoch * settings.epochs
     warmup = max(1, int(settings.warmup_fraction * total_steps))
 
-    optimizer = torch.optim.SGD(
-        params, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
-    )
+    optimizer = make_optimizer(params, settings)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup))
     criterion = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
 
