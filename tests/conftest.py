@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,3 +43,15 @@ def write_config(path: Path, base: Path, **overrides) -> Path:
             node[leaf] = value
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+class Counter(nn.Module):
+    """Identity module that counts its calls (to prove a forward pass stopped early)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return x

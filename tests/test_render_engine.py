@@ -20,15 +20,8 @@ from vischange.render import (
     to_uint8,
 )
 
+from .conftest import Counter
 
-class Counter(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.calls = 0
-
-    def forward(self, x):
-        self.calls += 1
-        return x
 
 
 def tiny_net(seed=0):

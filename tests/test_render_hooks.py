@@ -9,17 +9,8 @@ from torchvision.models.resnet import BasicBlock
 
 from vischange.render.hooks import capture, redirected_relu
 
+from .conftest import Counter
 
-class Counter(nn.Module):
-    """Identity that counts its calls."""
-
-    def __init__(self):
-        super().__init__()
-        self.calls = 0
-
-    def forward(self, x):
-        self.calls += 1
-        return x
 
 
 def tiny_net():

@@ -56,18 +56,14 @@ def check_config(config: dict[str, Any]) -> dict[str, int]:
         raise ConfigError([f"config key model.arch: {err}"]) from None
 
     size = config["data"]["image_size"]
-    with_meta = models.layer_channels  # shape-only forward, no weights, no compute
-    probe = models.build_meta(arch)
-    names = set(models.module_names(probe))
+    probe = models.build_meta(arch)  # names and shapes only: no weights, no compute
 
     def check_modules(key: str, values: list[str]) -> list[str]:
         good = []
         for i, name in enumerate(values):
-            if name in names:
-                good.append(name)
-                continue
             try:
                 models.get_module(probe, name)
+                good.append(name)
             except KeyError as err:
                 problems.append(f"config key {key}[{i}]: {err.args[0]} ({arch})")
         return good
@@ -80,7 +76,7 @@ def check_config(config: dict[str, Any]) -> dict[str, int]:
     channels: dict[str, int] = {}
     if layers:
         try:
-            channels = with_meta(arch, layers, size)
+            channels = models.module_channels(probe, layers, size)
         except (ValueError, RuntimeError) as err:
             problems.append(f"config key data.image_size: {size} px does not pass through {arch}: {err}")
     wanted = config["render"]["channels"]

@@ -127,7 +127,12 @@ def build_meta(arch: str) -> nn.Module:
 
 def layer_channels(arch: str, layers: Sequence[str], image_size: int = 224) -> dict[str, int]:
     """Output channels of each named module, found by a shape-only forward on the meta device."""
-    model = build_meta(arch).eval()
+    return module_channels(build_meta(arch), layers, image_size)
+
+
+def module_channels(model: nn.Module, layers: Sequence[str], image_size: int = 224) -> dict[str, int]:
+    """Output channels of each named module of a meta-device `model` (from `build_meta`)."""
+    model.eval()
     shapes: dict[str, int] = {}
     handles = []
     for name in layers:
@@ -145,7 +150,7 @@ def layer_channels(arch: str, layers: Sequence[str], image_size: int = 224) -> d
             h.remove()
     missing = [n for n in layers if n not in shapes]
     if missing:
-        raise ValueError(f"modules {missing} are not called in {arch}'s forward pass")
+        raise ValueError(f"modules {missing} are not called in the model's forward pass")
     return shapes
 
 
