@@ -34,5 +34,6 @@ rule all:
     input:
         f"{R}/models/finetune_metrics.json",
         f"{R}/compare/channels.csv",
+        f"{R}/renders/quality.csv",
         figure_files("render_pairs"),
         figure_files("cosine_by_layer"),

@@ -144,7 +144,8 @@ def test_render_channels_bit_identical_and_ordered():
     b = render_channels(net, "conv2", [3, 1], [0, 5], **kwargs)
     assert [(r["channel"], r["seed"]) for r in a] == [(3, 0), (3, 5), (1, 0), (1, 5)]
     for ra, rb in zip(a, b):
-        assert set(ra) == {"channel", "seed", "image", "objective", "steps"}
+        assert set(ra) == {"channel", "seed", "image", "objective", "steps", "seconds"}
+        assert ra["seconds"] > 0
         assert ra["image"].shape == (3, 16, 16) and ra["steps"] == 6
         assert isinstance(ra["objective"], float)
         assert torch.equal(ra["image"], rb["image"]) and ra["objective"] == rb["objective"]

@@ -76,8 +76,28 @@ def test_output_contract(first_run, config):
             on_disk = {p.name for p in folder.glob("c*_s*.png")}
             assert on_disk == set(table.file), "renders.csv and the PNGs on disk disagree"
             assert table.objective.notna().all()
+            for column in ("own_rank", "dataset_mean", "activation_ratio", "seconds"):
+                assert column in table, column
+            assert table.own_rank.between(1, config["render"]["chunk_size"]).all()
+            assert (table.seconds > 0).all()
+            stats = pd.read_csv(folder / "dataset.csv")
+            assert set(stats.channel) == set(channels[layer])
+            examples = pd.read_csv(folder / "examples.csv")
+            k = config["render"]["examples"]["top_k"]
+            assert len(examples) == k * len(channels[layer])
+            for channel, rows in examples.groupby("channel"):
+                assert list(rows["rank"]) == list(range(1, k + 1))
+                assert rows.activation.is_monotonic_decreasing
+                # The best example's peak bounds the channel's mean activation.
+                assert rows.activation.iloc[0] >= stats.set_index("channel").dataset_mean[channel]
+                assert (folder / "examples" / f"c{channel:04d}.png").is_file()
+            assert (out / "data" / examples.path).map(Path.is_file).all()
             n_chunks = -(-len(channels[layer]) // config["render"]["chunk_size"])
             assert len(list((folder / "chunks").glob("*.csv"))) == n_chunks
+
+    quality = pd.read_csv(out / "renders/quality.csv")
+    assert len(quality) == 2 * len(config["render"]["layers"])
+    assert quality.own_channel_fraction.between(0, 1).all()
 
     compare = pd.read_csv(out / "compare/channels.csv")
     assert len(compare) == sum(len(c) for c in channels.values())
@@ -100,18 +120,28 @@ def test_frozen_layer_renders_do_not_change(first_run, config):
     assert frozen, "test.yaml should render at least one frozen layer as a control"
     compare = pd.read_csv(out / "compare/channels.csv")
     for layer in frozen:
-        for png in (out / "renders/base" / layer).glob("*.png"):
-            assert filecmp.cmp(png, out / "renders/finetuned" / layer / png.name, shallow=False)
+        base = out / "renders/base" / layer
+        for png in base.rglob("*.png"):  # renders and dataset-example strips
+            assert filecmp.cmp(png, out / "renders/finetuned" / layer / png.relative_to(base), shallow=False)
         rows = compare[compare.layer == layer]
         assert (rows.cosine_same_seed > 0.99999).all()
         assert not rows.fine_tuned.any()
+
+
+def _without_wall_clock(path: Path) -> str:
+    """A CSV's text without its wall-clock columns (named *seconds), the only values
+    that may differ between two runs."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return frame.drop(columns=[c for c in frame.columns if c.endswith("seconds")]).to_csv(index=False)
 
 
 def test_rerun_gives_identical_tables(first_run, second_run, config):
     first = sorted(p.relative_to(first_run) for p in (first_run / "results").rglob("*.csv"))
     second = sorted(p.relative_to(second_run) for p in (second_run / "results").rglob("*.csv"))
     assert first == second and first
-    different = [str(p) for p in first if not filecmp.cmp(first_run / p, second_run / p, shallow=False)]
+    different = [
+        str(p) for p in first if _without_wall_clock(first_run / p) != _without_wall_clock(second_run / p)
+    ]
     assert not different, f"CSV outputs differ between two CPU runs: {different}"
     for name in ("pretrain_metrics.json", "finetune_metrics.json"):
         path = Path("results") / config["experiment"] / "models" / name

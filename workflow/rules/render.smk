@@ -34,13 +34,52 @@ for _layer in LAYERS:
                 "../../scripts/render_chunk.py"
 
 
+# Per (network, layer): each rendered channel's mean activation on dataset images and
+# its top-k dataset examples, saved beside the renders.
+for _layer in LAYERS:
+
+    rule:
+        name:
+            f"render_examples_{_layer.replace('.', '_')}"
+        input:
+            model=f"{R}/models/{{net}}.pt",
+            images=f"{R}/data/{config['render']['examples']['split']}.csv",
+        output:
+            stats=f"{R}/renders/{{net}}/{_layer}/dataset.csv",
+            examples=f"{R}/renders/{{net}}/{_layer}/examples.csv",
+            images=[
+                f"{R}/renders/{{net}}/{_layer}/examples/c{c:04d}.png"
+                for c in CHANNELS[_layer]
+            ],
+        params:
+            layer=_layer,
+            channels=CHANNELS[_layer],
+            examples=config["render"]["examples"],
+            image_size=config["data"]["image_size"],
+            crop_fraction=config["data"]["eval_crop"],
+            seed=config["seed"],
+            device=config["device"],
+        threads: 4
+        resources:
+            gpu=1,
+        log:
+            f"{LOGS}/render_examples/{{net}}/{_layer}.log",
+        benchmark:
+            f"{BENCH}/render_examples/{{net}}/{_layer}.tsv"
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/render_examples.py"
+
+
 rule render_table:
-    """Concatenate a layer's chunk tables into renders.csv (one row per render)."""
+    """Join a layer's chunk tables and its dataset statistics into renders.csv."""
     input:
-        lambda wc: [
+        chunks=lambda wc: [
             f"{R}/renders/{wc.net}/{wc.layer}/chunks/{i}.csv"
             for i in range(len(CHUNKS[wc.layer]))
         ],
+        stats=f"{R}/renders/{{net}}/{{layer}}/dataset.csv",
     output:
         f"{R}/renders/{{net}}/{{layer}}/renders.csv",
     localrule: True
@@ -52,3 +91,22 @@ rule render_table:
         "../../envs/vischange.yaml"
     script:
         "../../scripts/render_table.py"
+
+
+rule render_quality:
+    """Per network and layer: median activation ratio and own-channel fraction of the renders."""
+    input:
+        expand(f"{R}/renders/{{net}}/{{layer}}/renders.csv", net=NETS, layer=LAYERS),
+    output:
+        f"{R}/renders/quality.csv",
+    params:
+        tables=[(net, layer) for net in NETS for layer in LAYERS],
+    localrule: True
+    log:
+        f"{LOGS}/render_quality.log",
+    benchmark:
+        f"{BENCH}/render_quality.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/render_quality.py"

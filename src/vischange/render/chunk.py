@@ -19,17 +19,14 @@ from .. import models
 from ..datasets import eval_transform, read_manifest
 from ..runtime import atomic_path, derive_seed, write_csv
 from .engine import render_channels, to_uint8
-from .param import color_matrix_from_images
+from .hooks import capture
+from .param import color_matrix_from_images, mean_magnitude_spectrum
 
 log = logging.getLogger(__name__)
 
 
-def dataset_color_matrix(manifest: str | Path, size: int, n_images: int = 256, seed: int = 0) -> torch.Tensor:
-    """Square root of the RGB covariance of up to `n_images` images of a manifest -> (3, 3).
-
-    lucid decorrelates colour with ImageNet's matrix; estimating it from the run's own
-    images keeps the parameterization matched to whatever dataset is studied.
-    """
+def dataset_images(manifest: str | Path, size: int, n_images: int = 256, seed: int = 0) -> torch.Tensor:
+    """Up to `n_images` seeded random images of a manifest, (M, 3, size, size) in [0, 1]."""
     frame = read_manifest(manifest)
     rng = np.random.default_rng(derive_seed(seed, "color-matrix"))
     picks = rng.choice(len(frame), size=min(n_images, len(frame)), replace=False)
@@ -38,7 +35,58 @@ def dataset_color_matrix(manifest: str | Path, size: int, n_images: int = 256, s
     for path in frame["abspath"].iloc[np.sort(picks)]:
         with Image.open(path) as image:
             images.append(transform(image.convert("RGB")))
-    return color_matrix_from_images(torch.stack(images))
+    return torch.stack(images)
+
+
+def dataset_color_matrix(manifest: str | Path, size: int, n_images: int = 256, seed: int = 0) -> torch.Tensor:
+    """Square root of the RGB covariance of up to `n_images` images of a manifest -> (3, 3).
+
+    lucid decorrelates colour with ImageNet's matrix; estimating it from the run's own
+    images keeps the parameterization matched to whatever dataset is studied.
+    """
+    return color_matrix_from_images(dataset_images(manifest, size, n_images, seed))
+
+
+def param_arguments(param: str, manifest: str | Path | None, size: int, seed: int) -> dict:
+    """Dataset-derived keyword arguments of a parameterization.
+
+    fourier and maco decorrelate colour with the dataset's colour matrix; maco also fixes
+    its Fourier magnitude to the dataset's mean spectrum (no download, as MACO allows).
+    """
+    if manifest is None or param == "pixel":
+        return {}
+    images = dataset_images(manifest, size, seed=seed)
+    matrix = color_matrix_from_images(images)
+    if param == "maco":
+        return {"color_matrix": matrix, "magnitude": mean_magnitude_spectrum(images, matrix)}
+    return {"color_matrix": matrix}
+
+
+def own_channel_rank(activations: torch.Tensor, channels: Sequence[int], seeds: Sequence[int]) -> list[int]:
+    """Rank of each render among same-seed renders at driving its own channel.
+
+    activations: (N, C) mean activation of every channel of the layer on each render.
+    channels, seeds: (N,) the channel and seed each render was made for.
+    Returns, per render i, 1 + the number of renders of other channels (same seed) that
+    activate channel[i] more than render i does; 1 means its own render wins.
+    """
+    acts = torch.as_tensor(activations)
+    ch = torch.as_tensor(list(channels))
+    sd = torch.as_tensor(list(seeds))
+    own = acts[torch.arange(len(ch)), ch]  # (N,)
+    column = acts[:, ch].T  # column[i, k] = activation of channel[i] on render k
+    rivals = (sd[None, :] == sd[:, None]) & (ch[None, :] != ch[:, None])
+    return (1 + ((column > own[:, None]) & rivals).sum(1)).tolist()
+
+
+def layer_activations(model, layer: str, images: torch.Tensor, normalize, device, batch_size: int = 64) -> torch.Tensor:
+    """Spatial-mean activation of every channel of `layer`: images (N, 3, H, W) -> (N, C) float32."""
+    out = []
+    model.eval()
+    with torch.no_grad(), capture(model, [layer]) as cap:
+        for batch in images.split(batch_size):
+            out.append(cap(normalize(batch.to(device)))[layer].float().mean((2, 3)).cpu())
+    return torch.cat(out)
 
 
 def render_file_name(channel: int, seed: int) -> str:
@@ -66,13 +114,14 @@ def render_chunk(
     """Render `channels` of `layer` under every seed in settings["seeds"]; write PNGs and table.
 
     settings: the config's `render` section (size, steps, lr, param, seeds, batch_size,
-    redirect_steps). `out_images` must be exactly the PNG paths this chunk draws.
+    redirect_steps, compile). `out_images` must be exactly the PNG paths this chunk draws.
+    Table columns: layer, channel, seed, file, param, steps, objective (final mean
+    activation of the channel on its render), own_rank (see :func:`own_channel_rank`;
+    among this chunk's renders), seconds (wall time per render: a batch's time / its size).
     """
     model, meta = models.load_checkpoint(model_path, device)
     normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
-    param_kwargs = {}
-    if dataset_manifest is not None and settings["param"] in ("fourier",):
-        param_kwargs["color_matrix"] = dataset_color_matrix(dataset_manifest, settings["size"], seed=seed)
+    param_kwargs = param_arguments(settings["param"], dataset_manifest, settings["size"], seed)
     results = render_channels(
         model,
         layer,
@@ -88,11 +137,14 @@ def render_chunk(
         device=device,
         normalize=normalize,
         progress=True,
+        compile=settings.get("compile", False),
     )
+    activations = layer_activations(model, layer, torch.stack([r["image"] for r in results]), normalize, device)
+    ranks = own_channel_rank(activations, [r["channel"] for r in results], [r["seed"] for r in results])
     out_dir = Path(out_table).parent.parent
     expected = {Path(p).resolve() for p in out_images}
     rows = []
-    for result in results:
+    for result, rank in zip(results, ranks):
         name = render_file_name(result["channel"], result["seed"])
         path = out_dir / name
         if path.resolve() not in expected:
@@ -107,6 +159,8 @@ def render_chunk(
                 "param": settings["param"],
                 "steps": result["steps"],
                 "objective": result["objective"],
+                "own_rank": rank,
+                "seconds": result["seconds"],
             }
         )
     table = pd.DataFrame(rows)
@@ -115,12 +169,51 @@ def render_chunk(
     return table
 
 
-def merge_tables(chunk_tables: Sequence[str | Path], out: str | Path) -> pd.DataFrame:
-    """Concatenate chunk tables, ordered by (channel, seed); each render must appear once."""
+def merge_tables(chunk_tables: Sequence[str | Path], out: str | Path, dataset_stats: str | Path | None = None) -> pd.DataFrame:
+    """Concatenate chunk tables, ordered by (channel, seed); each render must appear once.
+
+    With `dataset_stats` (the layer's dataset.csv from :mod:`.dataset_examples`) each row
+    gains the channel's `dataset_mean` activation and `activation_ratio` = objective /
+    dataset_mean (empty where the dataset mean is not positive). `seconds` stays the last
+    column: it is the only wall-clock value, so reruns differ only there.
+    """
     table = pd.concat([pd.read_csv(p) for p in chunk_tables], ignore_index=True)
     table = table.sort_values(["channel", "seed"], kind="stable").reset_index(drop=True)
     duplicated = table.duplicated(["channel", "seed"])
     if duplicated.any():
         raise ValueError(f"renders listed twice: {table[duplicated][['channel', 'seed']].values.tolist()}")
+    if dataset_stats is not None:
+        stats = pd.read_csv(dataset_stats)[["channel", "dataset_mean"]]
+        missing = set(table["channel"]) - set(stats["channel"])
+        if missing:
+            raise ValueError(f"{dataset_stats}: no statistics for channels {sorted(missing)}")
+        table = table.merge(stats, on="channel", how="left", validate="many_to_one")
+        positive = table["dataset_mean"] > 0
+        table["activation_ratio"] = (table["objective"] / table["dataset_mean"]).where(positive)
+    if "seconds" in table:
+        table = table[[c for c in table.columns if c != "seconds"] + ["seconds"]]
     write_csv(out, table)
     return table
+
+
+def quality_summary(tables: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
+    """Per (net, layer): how well renders drive their channels.
+
+    tables: renders.csv frames keyed by (net, layer). Columns: net, layer, renders,
+    median_activation_ratio (render activation / the channel's dataset mean),
+    own_channel_fraction (share of renders with own_rank 1: no other channel's render
+    of the same chunk and seed drives this channel harder), median_seconds.
+    """
+    rows = []
+    for (net, layer), table in tables.items():
+        rows.append(
+            {
+                "net": net,
+                "layer": layer,
+                "renders": len(table),
+                "median_activation_ratio": float(table["activation_ratio"].median()),
+                "own_channel_fraction": float((table["own_rank"] == 1).mean()),
+                "median_seconds": float(table["seconds"].median()),
+            }
+        )
+    return pd.DataFrame(rows)

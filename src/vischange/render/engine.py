@@ -251,6 +251,7 @@ def render_channels(
     device: Union[str, torch.device, None] = None,
     normalize: Optional[Callable[[Tensor], Tensor]] = None,
     progress: bool = False,
+    compile: bool = False,
 ) -> List[Dict]:
     """Render the channel objective for every (channel, seed) pair.
 
@@ -270,7 +271,7 @@ def render_channels(
         channels: channel indices.
         seeds: non-negative integer seeds.
         size: image side in pixels.
-        steps, lr, redirect_steps, device, normalize, progress: as in :func:`render`.
+        steps, lr, redirect_steps, device, normalize, progress, compile: as in :func:`render`.
         param: parameterization name for :func:`~vischange.render.param.make_param`.
         param_kwargs: extra keyword arguments for it (``magnitude=`` for "maco").
         transforms: ``"standard"`` (:func:`standard_transforms` of ``size``),
@@ -280,7 +281,8 @@ def render_channels(
     Returns:
         One dict per pair, in pair order: ``{"channel": int, "seed": int,
         "image": Tensor (3, size, size) float in [0, 1] on CPU, "objective":
-        float (final channel mean activation), "steps": int}``.
+        float (final channel mean activation), "steps": int, "seconds": float
+        (the batch's wall time divided by its size)}``.
     """
     pairs = [(int(c), int(s)) for c in channels for s in seeds]
     if not pairs:
@@ -297,7 +299,7 @@ def render_channels(
         return render(
             model, obj, p, steps=n_steps, lr=lr, transforms=tf,
             redirect_steps=redirect_steps, generator=_generators(batch, 1),
-            device=device, progress=show, normalize=normalize,
+            device=device, progress=show, normalize=normalize, compile=compile,
         )
 
     if batch_size is None:
@@ -321,6 +323,7 @@ def render_channels(
                     "image": res.images[j],
                     "objective": float(res.objective[j]),
                     "steps": res.steps,
+                    "seconds": res.seconds / len(batch),
                 }
             )
     return out
