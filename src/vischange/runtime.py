@@ -24,10 +24,42 @@ def pick_device(preference: str = "auto") -> torch.device:
     if preference == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("config device is 'cuda' but torch.cuda.is_available() is False")
     if preference in ("cuda", "auto") and torch.cuda.is_available():
-        return torch.device("cuda")
+        return torch.device("cuda", claim_gpu(torch.cuda.device_count()))
     if preference not in ("auto", "cuda"):
         raise ValueError(f"device must be auto, cpu or cuda, got {preference!r}")
     return torch.device("cpu")
+
+
+_CLAIMED: list = []  # open lock files, held until the process exits
+
+
+def claim_gpu(count: int, lock_dir: str | os.PathLike | None = None) -> int:
+    """Index of a GPU no other vischange job on this machine holds; the claim lasts until exit.
+
+    Snakemake counts GPU jobs (`--resources gpu=N`) but does not say which GPU a job
+    gets, so every job would otherwise pick cuda:0. Each GPU has a lock file; a job
+    takes the first free one (an exclusive, non-blocking flock that the OS releases when
+    the process ends, also on a crash). With one visible GPU (a workstation with one,
+    or a SLURM job, which sees only its own) no lock is taken.
+    """
+    if count <= 1:
+        return 0
+    import fcntl
+    import tempfile
+
+    folder = Path(lock_dir or Path(tempfile.gettempdir()) / "vischange-gpu-locks")
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        handle = open(folder / f"gpu{index}.lock", "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        _CLAIMED.append(handle)
+        return index
+    log.warning("all %d GPUs are held by other vischange jobs; sharing cuda:0", count)
+    return 0
 
 
 def seed_everything(seed: int) -> None:

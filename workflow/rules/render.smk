@@ -24,6 +24,9 @@ for _layer in LAYERS:
             threads: 4
             resources:
                 gpu=1,
+            # On a cluster, profiles/slurm merges several chunk jobs into one submission.
+            group:
+                "render"
             log:
                 f"{LOGS}/render/{{net}}/{_layer}/chunk{_index}.log",
             benchmark:

@@ -1,0 +1,130 @@
+"""The tiny workflow through a real SLURM cluster with profiles/slurm.
+
+Needs a running cluster with accounting (tests/slurm/cluster.sh start, as root);
+skipped otherwise, unless VISCHANGE_REQUIRE_SLURM=1 (CI), where a missing cluster fails.
+Checks, from SLURM's own accounting, that GPU-tagged rules and only they got a GPU,
+that render chunks were merged into few submissions holding one GPU each, and that
+local rules never reached the cluster.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+import yaml
+
+from .conftest import REPO, run_snakemake
+
+pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
+
+TEST_CONFIG = REPO / "config/test.yaml"
+ACCOUNT, PARTITION = "vischange", "debug"
+
+
+def _cluster_problem() -> str | None:
+    if not shutil.which("sbatch"):
+        return "SLURM is not installed (tests/slurm/cluster.sh install)"
+    ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True)
+    if ping.returncode != 0 or "UP" not in ping.stdout:
+        return "no SLURM controller answers (tests/slurm/cluster.sh start)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    problem = _cluster_problem()
+    if problem:
+        if os.environ.get("VISCHANGE_REQUIRE_SLURM") == "1":
+            pytest.fail(problem)
+        pytest.skip(problem)
+
+
+def local_rules() -> set[str]:
+    """Names of the rules marked `localrule: True` in workflow/rules/*.smk (named rules)."""
+    names = set()
+    for path in (REPO / "workflow/rules").glob("*.smk"):
+        for block in re.split(r"\n(?=rule )", path.read_text()):
+            head = re.match(r"rule (\w+):", block)
+            if head and re.search(r"^\s+localrule: True", block, re.M):
+                names.add(head.group(1))
+    return names
+
+
+def planned_jobs(workdir) -> dict[str, dict]:
+    """Rule name -> {local, gpu}: GPUs from Snakemake's own dry-run of the test config."""
+    proc = run_snakemake(workdir, "-n", "--workflow-profile", "none", configfile=TEST_CONFIG)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    local = local_rules()
+    rules = {}
+    for block in re.split(r"\n(?=\[)", proc.stdout):
+        head = re.search(r"^(?:localrule|rule) (\w+):", block, re.M)
+        if head:
+            gpu = re.search(r"resources: .*\bgpu=(\d+)", block)
+            rules[head.group(1)] = {"local": head.group(1) in local, "gpu": bool(gpu and int(gpu.group(1)))}
+    return rules
+
+
+def slurm_profile(folder) -> None:
+    """profiles/slurm with the placeholders filled for the test cluster and fast polling."""
+    profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+    profile["default-resources"].update(slurm_account=ACCOUNT, slurm_partition=PARTITION)
+    profile.update({"slurm-init-seconds-before-status-checks": 2, "seconds-between-status-checks": 3,
+                    "latency-wait": 10, "max-threads": os.cpu_count()})
+    folder.mkdir()
+    (folder / "config.yaml").write_text(yaml.safe_dump(profile))
+
+
+def accounting(since: str) -> pd.DataFrame:
+    out = subprocess.run(
+        ["sacct", "-X", "-n", "-P", "-S", since, "-A", ACCOUNT, "-o", "JobID,JobName,Comment,State,AllocTRES"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    rows = [line.split("|") for line in out.splitlines() if line.strip()]
+    return pd.DataFrame(rows, columns=["id", "name", "comment", "state", "tres"])
+
+
+def test_workflow_runs_through_slurm(cluster, tmp_path):
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    plan = planned_jobs(workdir)
+    assert any(r["gpu"] for r in plan.values()) and any(r["local"] for r in plan.values())
+    slurm_profile(tmp_path / "profile")
+    since = (dt.datetime.now() - dt.timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%S")
+    proc = run_snakemake(workdir, "--workflow-profile", str(tmp_path / "profile"), configfile=TEST_CONFIG, timeout=3600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+    assert (workdir / "results/test/renders/quality.csv").is_file()
+
+    jobs = accounting(since)
+    run_ids = set(re.findall(r"SLURM run ID: ([0-9a-f-]+)", proc.stdout + proc.stderr))
+    if run_ids:
+        jobs = jobs[jobs.name.isin(run_ids)]
+    assert len(jobs) > 0, "no jobs of this run in SLURM's accounting"
+    assert (jobs.state == "COMPLETED").all(), jobs.to_string()
+
+    submitted = {}
+    for _, job in jobs.iterrows():
+        match = re.match(r"rule_(\w+?)(_wildcards_.*)?$", job.comment)
+        assert match, f"unexpected job comment {job.comment!r}"
+        gpus = re.search(r"gres/gpu=(\d+)", job.tres)
+        submitted.setdefault(match.group(1), []).append(int(gpus.group(1)) if gpus else 0)
+
+    for rule, info in plan.items():
+        if info["local"]:
+            assert rule not in submitted, f"local rule {rule} was submitted to SLURM"
+    render_rules = [r for r in plan if r.startswith("render_") and "_chunk" in r]
+    for rule, gpus in submitted.items():
+        if rule == "render":  # group jobs of render chunks
+            assert all(g == 1 for g in gpus), f"a group of render chunks must hold exactly one GPU: {gpus}"
+            continue
+        assert rule in plan, f"{rule} ran on SLURM but is not in the plan"
+        expected = 1 if plan[rule]["gpu"] else 0
+        assert all(g == expected for g in gpus), f"{rule}: GPUs {gpus}, expected {expected} per job"
+    # 2 networks x every chunk rule, merged into at most a few submissions per network.
+    render_submissions = len(submitted.get("render", [])) + sum(len(submitted.get(r, [])) for r in render_rules)
+    assert 0 < render_submissions < 2 * len(render_rules), submitted
