@@ -119,3 +119,17 @@ def test_gram_table_and_summary_json():
     assert out["gray"]["jump"] is None and out["n_used"] == 6
     assert out["gram_by_feature_layer"]["a"]["conv1"]["median_gram"] == pytest.approx(0.2)
     assert "NaN" not in text
+
+
+def test_top_channels_skip_gray_and_break_ties_by_channel():
+    channels = pd.DataFrame(
+        {
+            "layer": ["a"] * 5 + ["b"],
+            "channel": [0, 1, 2, 3, 4, 0],
+            "cosine": [0.9, 0.5, 0.9, 0.1, 0.99, 0.0],
+            "gray": [False, False, False, True, False, False],
+        }
+    )
+    assert list(stats.top_channels(channels, "a", 2, True).channel) == [1, 0]  # 3 is gray
+    assert list(stats.top_channels(channels, "a", 3, False).channel) == [4, 0, 2]
+    assert len(stats.top_channels(channels, "a", 10, True)) == 4

@@ -245,5 +245,8 @@ def embedding_input_size(arch: str, weights: str) -> int:
     """The crop size a torchvision network's weights were evaluated at (224 for most)."""
     import torchvision
 
-    transforms = torchvision.models.get_model_weights(arch)[weights].transforms()
-    return int(transforms.crop_size[0])
+    try:
+        transforms = torchvision.models.get_model_weights(arch)[weights].transforms()
+        return int(transforms.crop_size[0])
+    except (KeyError, AttributeError):
+        return 224  # a local weights file under an unknown name: the ImageNet convention

@@ -137,3 +137,8 @@ def gray_table(
         cut.threshold, cut.method, cut.jump, int(renders["gray"].sum()), len(renders),
     )
     return renders, cut
+
+
+def cut_json(cut: GrayCut) -> dict:
+    """The cut as JSON-ready values (NaN, which JSON lacks, as null)."""
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in cut.as_dict().items()}

@@ -152,6 +152,13 @@ def gram_table(gram_pairs: pd.DataFrame, channels: pd.DataFrame) -> pd.DataFrame
     return table[KEY + ["feature_layer", "fine_tuned", "gray", "gram", *[f"gram_{k}" for k in KINDS]]]
 
 
+def top_channels(channels: pd.DataFrame, layer: str, k: int, most_changed: bool) -> pd.DataFrame:
+    """The k usable (non-gray) channels of `layer` with the lowest (most_changed) or highest
+    base-vs-fine-tuned cosine; ties broken by channel number."""
+    part = channels[(channels.layer == layer) & ~channels.gray]
+    return part.sort_values(["cosine", "channel"], ascending=[most_changed, True], kind="stable").head(k)
+
+
 def _median(values: pd.Series) -> float:
     values = values.dropna()
     return float(values.median()) if len(values) else float("nan")
