@@ -112,3 +112,14 @@ def test_identical_renders_have_cosine_one_and_gram_zero(tmp_path, resnet):
     assert (gram[gsame].gram_distance == 0).all()
     assert (gram[~gsame].gram_distance > 0).all()
     assert set(gram.feature_layer) == set(compare.default_gram_layers(resnet))
+
+
+def test_embedding_network_from_a_local_weights_file(tmp_path, resnet):
+    torch.save(resnet.state_dict(), tmp_path / "w.pt")
+    features.write_embedding_network(tmp_path / "emb.pt", arch="resnet18", weights="IMAGENET1K_V1", path=str(tmp_path / "w.pt"))
+    model, meta = models.load_checkpoint(tmp_path / "emb.pt")
+    assert meta["arch"] == "resnet18" and meta["num_classes"] == 4
+    assert meta["mean"] == pytest.approx([0.485, 0.456, 0.406])  # as the named torchvision weights were trained
+    images = torch.rand(2, 3, 32, 32)
+    assert torch.allclose(compare.embed(model, images, meta["mean"], meta["std"]), compare.embed(resnet, images, meta["mean"], meta["std"]))
+    assert features.embedding_input_size("resnet18", "IMAGENET1K_V1") == 224
