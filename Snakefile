@@ -35,5 +35,19 @@ rule all:
         f"{R}/models/finetune_metrics.json",
         f"{R}/compare/channels.csv",
         f"{R}/renders/quality.csv",
-        figure_files("render_pairs"),
-        figure_files("cosine_by_layer"),
+        f"{R}/compare/gram.csv",
+        f"{R}/compare/layers.csv",
+        f"{R}/compare/summary.json",
+        [
+            figure_files(name)
+            for name in (
+                "render_pairs",
+                "most_changed",
+                "least_changed",
+                "random_channels",
+                "cosine_by_layer",
+                "gram_by_layer",
+                "gray_scores",
+                "gray_counts",
+            )
+        ],

@@ -1,13 +1,20 @@
-"""Rule compare_channels: embed every render and compare base vs fine-tuned per channel."""
-from vischange import compare
-from vischange.runtime import start_job, write_csv
+"""Rule compare_channels: per-channel scores and flags, Gram table, per-layer summary."""
+import json
 
-device = start_job(snakemake)
-table = compare.compare_channels(
-    snakemake.input.tables,
-    snakemake.input.embedder,
-    trainable=snakemake.params.trainable,
-    device=device,
-    image_size=snakemake.params.image_size,
-)
-write_csv(snakemake.output[0], table)
+import pandas as pd
+
+from vischange.compare import stats
+from vischange.runtime import start_job, write_csv, write_json
+
+start_job(snakemake)
+p = snakemake.params
+renders = pd.read_csv(snakemake.input.renders)
+gram_pairs = pd.read_csv(snakemake.input.gram)
+channels = stats.channel_table(pd.read_csv(snakemake.input.cosine), gram_pairs, renders, p.trainable, p.percentile)
+gram = stats.gram_table(gram_pairs, channels)
+layers = stats.layer_summary(channels, gram, p.percentile)
+cut = json.loads(open(snakemake.input.cut).read())
+write_csv(snakemake.output.channels, channels)
+write_csv(snakemake.output.gram, gram)
+write_csv(snakemake.output.layers, layers)
+write_json(snakemake.output.summary, stats.summary(layers, gram, cut, renders, p.percentile))

@@ -1,8 +1,13 @@
-"""Rule figure_cosine_by_layer: cosine distribution per layer beside the noise floor."""
+"""Rule figure_cosine_by_layer: cosine box plot per layer beside the noise floor."""
 import pandas as pd
 
 from vischange import plots
 from vischange.runtime import start_job
 
 start_job(snakemake)
-plots.cosine_by_layer(pd.read_csv(snakemake.input[0]), snakemake.output)
+plots.cosine_by_layer(
+    pd.read_csv(snakemake.input.channels),
+    pd.read_csv(snakemake.input.layers),
+    snakemake.output,
+    snakemake.params.percentile,
+)

@@ -83,6 +83,11 @@ def checked(**changes) -> dict:
         ({"render.channels": 100000}, "render.channels", "exceeds"),
         ({"model.base.source": "file", "model.base.path": "/nonexistent/weights.pt"}, "model.base.path", "cannot read"),
         ({"model.base.source": "torchvision", "model.base.weights": "IMAGENET9K"}, "model.base.weights", "IMAGENET1K_V1"),
+        ({"compare.embedding": "resnet5"}, "compare.embedding", "resnet50"),
+        ({"compare.embedding": "resnet50", "compare.embedding_weights": "X"}, "compare.embedding_weights", "IMAGENET1K_V2"),
+        ({"compare.embedding": "resnet50", "compare.embedding_path": "/no/w.pt"}, "compare.embedding_path", "cannot read"),
+        ({"compare.gram_layers": ["conv1", "layer9.9"]}, "compare.gram_layers[1]", "layer9.9"),
+        ({"compare.embedding": "vgg11"}, "compare.gram_layers", "compare.gram_layers"),
     ],
 )
 def test_model_checks_name_the_key(changes, key, words):
@@ -110,3 +115,15 @@ def test_config_readme_documents_every_key(schema):
     assert vcfg.markdown_table(schema) in readme, "regenerate with: python -m vischange.config"
     for key, sub in vcfg.schema_keys(schema):
         assert "description" in sub, f"schema key {key} has no description"
+
+
+def test_embedding_network_settings():
+    config = checked(**{"compare.embedding": "vgg11", "compare.gram_layers": ["features.0", "features.3"]})
+    vcfg.check_config(config)  # any torchvision classifier, with named Gram layers
+    assert vcfg.embedding_size(config) == 224
+    assert vcfg.embedding_size(checked()) == checked()["data"]["image_size"]
+    assert vcfg.embedding_size(checked(**{"compare.embedding_size": 96})) == 96
+    defaults = checked()["compare"]
+    assert defaults["embedding"] == "base" and defaults["gram_layers"] is None
+    assert defaults["gray"] == {"min_jump": 5, "fallback_threshold": 100}
+    assert defaults["noise_percentile"] == 5

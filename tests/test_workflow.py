@@ -99,18 +99,68 @@ def test_output_contract(first_run, config):
     assert len(quality) == 2 * len(config["render"]["layers"])
     assert quality.own_channel_fraction.between(0, 1).all()
 
-    compare = pd.read_csv(out / "compare/channels.csv")
-    assert len(compare) == sum(len(c) for c in channels.values())
-    for column in ("cosine_same_seed", "cosine_cross_seed", "noise_base", "noise_finetuned"):
-        assert compare[column].between(-1.0001, 1.0001).all(), column
-    for figure in ("render_pairs", "cosine_by_layer"):
-        for suffix in (".png", ".pdf"):
-            assert (out / "figures" / (figure + suffix)).stat().st_size > 1000
+    check_comparison(out, config, channels)
 
     logs = first_run / "logs" / config["experiment"]
-    for rule in ("synthetic_data", "pretrain", "finetune", "compare_channels", "render_table"):
+    for rule in ("synthetic_data", "pretrain", "finetune", "render_table", "gray_filter", "compare_features", "compare_channels"):
         assert any((logs / rule).rglob("*.log")), rule
     assert any((first_run / "benchmarks" / config["experiment"] / "finetune").glob("*.tsv"))
+
+
+FIGURES = (
+    "render_pairs", "most_changed", "least_changed", "random_channels",
+    "cosine_by_layer", "gram_by_layer", "gray_scores", "gray_counts",
+)
+
+
+def check_comparison(out: Path, config: dict, channels: dict) -> None:
+    """The comparison's tables agree with each other and with the renders; figures exist."""
+    seeds, layers = config["render"]["seeds"], config["render"]["layers"]
+    n_channels = sum(len(c) for c in channels.values())
+    renders = pd.read_csv(out / "compare/renders.csv")
+    assert len(renders) == 2 * n_channels * len(seeds)
+    assert (renders.gray_score >= 0).all() and renders.gray.dtype == bool
+    cut = json.loads((out / "compare/gray_cut.json").read_text())
+    assert cut["method"] in ("spike", "fallback")
+    assert (renders.gray == (renders.gray_score < cut["threshold"])).all()
+
+    pairs = pd.read_csv(out / "compare/cosine_pairs.csv")
+    renders_per_channel = 2 * len(seeds)
+    assert len(pairs) == n_channels * renders_per_channel * (renders_per_channel - 1) // 2
+    assert pairs.cosine.between(-1.0001, 1.0001).all()
+    gram_pairs = pd.read_csv(out / "compare/gram_pairs.csv")
+    gram_layers = list(dict.fromkeys(gram_pairs.feature_layer))
+    assert gram_layers[0] == "conv1" and len(gram_layers) == 9  # conv1 + 8 blocks of a ResNet-18
+    assert len(gram_pairs) == len(pairs) * len(gram_layers)
+    assert gram_pairs.gram_distance.between(0, 2).all()
+
+    table = pd.read_csv(out / "compare/channels.csv")
+    assert len(table) == n_channels and list(dict.fromkeys(table.layer)) == layers
+    for column in ("cosine", "cosine_same_seed", "cosine_cross_seed", "cosine_noise_base", "cosine_noise_finetuned", "noise_floor"):
+        assert table[column].between(-1.0001, 1.0001).all(), column
+    assert table.noise_quantile.between(0, 1).all()
+    assert (table.below_floor == (table.cosine < table.noise_floor)).all()
+    assert ((table.change_score > 1) == table.below_floor).all()
+    assert (table.gray == (table.gray_base | table.gray_finetuned)).all()
+    assert table.gram.between(0, 2).all()
+
+    gram = pd.read_csv(out / "compare/gram.csv")
+    assert len(gram) == n_channels * len(gram_layers)
+    mean = gram.groupby(["layer", "channel"], sort=False).gram.mean().to_numpy()
+    assert mean == pytest.approx(table.gram.to_numpy(), rel=1e-4)
+
+    summary = pd.read_csv(out / "compare/layers.csv")
+    assert list(summary.layer) == layers
+    assert (summary.n_channels == summary.n_used + summary.n_gray).all()
+    assert summary.share_below_floor.between(0, 1).all()
+    data = json.loads((out / "compare/summary.json").read_text())
+    assert [row["layer"] for row in data["layers"]] == layers
+    assert data["gray"]["n_renders"] == len(renders) and data["noise_percentile"] == config["compare"]["noise_percentile"]
+    assert set(data["gram_by_feature_layer"][layers[-1]]) == set(gram_layers)
+
+    for figure in FIGURES:
+        for suffix in (".png", ".pdf"):
+            assert (out / "figures" / (figure + suffix)).stat().st_size > 1000, figure
 
 
 def test_frozen_layer_renders_do_not_change(first_run, config):
@@ -126,6 +176,9 @@ def test_frozen_layer_renders_do_not_change(first_run, config):
         rows = compare[compare.layer == layer]
         assert (rows.cosine_same_seed > 0.99999).all()
         assert not rows.fine_tuned.any()
+        # Identical renders: the base-vs-fine-tuned cross-seed pair is the seed-vs-seed pair.
+        assert rows.cosine_cross_seed.to_numpy() == pytest.approx(rows.cosine_noise_base.to_numpy(), abs=1e-9)
+        assert (rows.gram_same_seed == 0).all()
 
 
 def _without_wall_clock(path: Path) -> str:
@@ -143,8 +196,8 @@ def test_rerun_gives_identical_tables(first_run, second_run, config):
         str(p) for p in first if _without_wall_clock(first_run / p) != _without_wall_clock(second_run / p)
     ]
     assert not different, f"CSV outputs differ between two CPU runs: {different}"
-    for name in ("pretrain_metrics.json", "finetune_metrics.json"):
-        path = Path("results") / config["experiment"] / "models" / name
+    for name in ("models/pretrain_metrics.json", "models/finetune_metrics.json", "compare/summary.json", "compare/gray_cut.json"):
+        path = Path("results") / config["experiment"] / name
         assert filecmp.cmp(first_run / path, second_run / path, shallow=False)
 
 

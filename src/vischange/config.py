@@ -98,9 +98,65 @@ def check_config(config: dict[str, Any]) -> dict[str, int]:
             )
     if base["source"] == "pretrain" and config["data"]["source"] != "synthetic":
         problems.append("config key model.base.source: 'pretrain' needs data.source synthetic (a base task)")
+    problems.extend(_compare_problems(config, probe))
     if problems:
         raise ConfigError(problems)
     return channels
+
+
+def _compare_problems(config: dict, probe) -> list[str]:
+    """The embedding network (compare.embedding*) and its Gram layers."""
+    from .compare.features import default_gram_layers
+
+    settings = config.get("compare") or {}
+    problems: list[str] = []
+    name = settings.get("embedding", "base")
+    if name != "base":
+        try:
+            models.check_architecture(name)
+        except ValueError as err:
+            return [f"config key compare.embedding: {err}"]
+        probe = models.build_meta(name)
+        path = settings.get("embedding_path")
+        if path is not None and not _readable(path):
+            problems.append(f"config key compare.embedding_path: cannot read weights file {path!r}")
+        if path is None:
+            import torchvision
+
+            enum = torchvision.models.get_model_weights(name)
+            weights = settings.get("embedding_weights", "IMAGENET1K_V1")
+            if weights not in enum.__members__:
+                problems.append(
+                    f"config key compare.embedding_weights: {name} has no torchvision weights {weights!r} "
+                    f"(choose from {', '.join(enum.__members__)})"
+                )
+    layers = settings.get("gram_layers")
+    if layers:
+        for i, layer in enumerate(layers):
+            try:
+                models.get_module(probe, layer)
+            except KeyError as err:
+                problems.append(f"config key compare.gram_layers[{i}]: {err.args[0]} (embedding network)")
+    else:
+        try:
+            default_gram_layers(probe)
+        except ValueError as err:
+            problems.append(f"config key compare.gram_layers: {err}")
+    return problems
+
+
+def embedding_size(config: dict) -> int:
+    """Side in pixels renders are embedded at: compare.embedding_size, else the embedding
+    network's own input size (data.image_size for the base network, the torchvision
+    weights' crop size otherwise)."""
+    settings = config.get("compare") or {}
+    if settings.get("embedding_size"):
+        return int(settings["embedding_size"])
+    if settings.get("embedding", "base") == "base":
+        return int(config["data"]["image_size"])
+    from .compare.features import embedding_input_size
+
+    return embedding_input_size(settings["embedding"], settings.get("embedding_weights", "IMAGENET1K_V1"))
 
 
 def selected_channels(config: dict, layer_channels: dict[str, int]) -> dict[str, list[int]]:

@@ -1,19 +1,96 @@
-# Comparison of base and fine-tuned renders.
+# Comparison of base and fine-tuned renders: gray filter, render features (embedding
+# cosine and Gram distances of every render pair), then per-channel scores, the noise
+# floor and the summaries the paper reads.
+
+_CMP = config["compare"]
+RENDER_TABLES = expand(f"{R}/renders/{{net}}/{{layer}}/renders.csv", net=NETS, layer=LAYERS)
+EMBEDDER = f"{R}/models/base.pt" if _CMP["embedding"] == "base" else f"{R}/models/embedding.pt"
 
 
-rule compare_channels:
-    """Cosine similarity of base vs fine-tuned renders of each channel, and seed-vs-seed noise."""
+if _CMP["embedding"] != "base":
+
+    rule embedding_network:
+        """The independent embedding network from torchvision weights or a local file (a download: local)."""
+        output:
+            f"{R}/models/embedding.pt",
+        params:
+            arch=_CMP["embedding"],
+            weights=_CMP["embedding_weights"],
+            path=_CMP["embedding_path"],
+        localrule: True
+        log:
+            f"{LOGS}/embedding_network/embedding_network.log",
+        benchmark:
+            f"{BENCH}/embedding_network/embedding_network.tsv"
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/embedding_network.py"
+
+
+rule gray_filter:
+    """Gray score of every render of both networks, cut at the spike of the sorted scores."""
     input:
-        embedder=f"{R}/models/base.pt",
-        tables=expand(f"{R}/renders/{{net}}/{{layer}}/renders.csv", net=NETS, layer=LAYERS),
+        RENDER_TABLES,
     output:
-        f"{R}/compare/channels.csv",
+        renders=f"{R}/compare/renders.csv",
+        cut=f"{R}/compare/gray_cut.json",
     params:
-        trainable=config["finetune"]["trainable"],
-        image_size=config["data"]["image_size"],
+        gray=_CMP["gray"],
+    threads: 1
+    log:
+        f"{LOGS}/gray_filter/gray_filter.log",
+    benchmark:
+        f"{BENCH}/gray_filter/gray_filter.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/gray_filter.py"
+
+
+rule compare_features:
+    """Embedding cosine and Gram distances of every pair of renders of each channel."""
+    input:
+        embedder=EMBEDDER,
+        tables=RENDER_TABLES,
+    output:
+        cosine=f"{R}/compare/cosine_pairs.csv",
+        gram=f"{R}/compare/gram_pairs.csv",
+    params:
+        image_size=vcfg.embedding_size(config),
+        gram_layers=_CMP["gram_layers"],
+        batch_size=_CMP["batch_size"],
         device=config["device"],
         seed=config["seed"],
     threads: 2
+    resources:
+        gpu=1,
+    log:
+        f"{LOGS}/compare_features/compare_features.log",
+    benchmark:
+        f"{BENCH}/compare_features/compare_features.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/compare_features.py"
+
+
+rule compare_channels:
+    """Per-channel scores and flags, the noise floor, Gram table and per-layer summary."""
+    input:
+        renders=f"{R}/compare/renders.csv",
+        cut=f"{R}/compare/gray_cut.json",
+        cosine=f"{R}/compare/cosine_pairs.csv",
+        gram=f"{R}/compare/gram_pairs.csv",
+    output:
+        channels=f"{R}/compare/channels.csv",
+        gram=f"{R}/compare/gram.csv",
+        layers=f"{R}/compare/layers.csv",
+        summary=f"{R}/compare/summary.json",
+    params:
+        trainable=config["finetune"]["trainable"],
+        percentile=_CMP["noise_percentile"],
+    localrule: True
     log:
         f"{LOGS}/compare_channels/compare_channels.log",
     benchmark:

@@ -1,11 +1,13 @@
 # Figures (PNG and PDF) from the tables; cheap, so they run where Snakemake runs.
 
+_RENDERS = expand(f"{R}/renders/{{net}}/{{layer}}/renders.csv", net=NETS, layer=LAYERS)
+
 
 rule figure_render_pairs:
-    """Base render above fine-tuned render for each rendered channel, with its cosine."""
+    """Base render above fine-tuned render for the first rendered channels, with their cosine."""
     input:
         channels=f"{R}/compare/channels.csv",
-        tables=expand(f"{R}/renders/{{net}}/{{layer}}/renders.csv", net=NETS, layer=LAYERS),
+        tables=_RENDERS,
     output:
         figure_files("render_pairs"),
     params:
@@ -21,12 +23,60 @@ rule figure_render_pairs:
         "../../scripts/figure_render_pairs.py"
 
 
-rule figure_cosine_by_layer:
-    """Distribution of base-vs-fine-tuned cosine per layer beside the seed-vs-seed noise."""
+rule figure_top_channels:
+    """The top-k most and least changed channels per layer, base above fine-tuned (Figures 5-8)."""
     input:
-        f"{R}/compare/channels.csv",
+        channels=f"{R}/compare/channels.csv",
+        tables=_RENDERS,
+    output:
+        most=figure_files("most_changed"),
+        least=figure_files("least_changed"),
+    params:
+        seed=SEEDS[0],
+        k=config["compare"]["top_k"],
+    localrule: True
+    log:
+        f"{LOGS}/figure_top_channels/figure_top_channels.log",
+    benchmark:
+        f"{BENCH}/figure_top_channels/figure_top_channels.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/figure_top_channels.py"
+
+
+rule figure_random_channels:
+    """A few channels of the last render layer drawn at random (Figure 10)."""
+    input:
+        channels=f"{R}/compare/channels.csv",
+        tables=_RENDERS,
+    output:
+        figure_files("random_channels"),
+    params:
+        seed=SEEDS[0],
+        layer=LAYERS[-1],
+        k=config["compare"]["random_channels"],
+        rng_seed=config["seed"],
+    localrule: True
+    log:
+        f"{LOGS}/figure_random_channels/figure_random_channels.log",
+    benchmark:
+        f"{BENCH}/figure_random_channels/figure_random_channels.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/figure_random_channels.py"
+
+
+rule figure_cosine_by_layer:
+    """Box plot of base-vs-fine-tuned cosine per layer beside the seed-vs-seed noise floor (Figure 9)."""
+    input:
+        channels=f"{R}/compare/channels.csv",
+        layers=f"{R}/compare/layers.csv",
     output:
         figure_files("cosine_by_layer"),
+    params:
+        percentile=config["compare"]["noise_percentile"],
     localrule: True
     log:
         f"{LOGS}/figure_cosine_by_layer/figure_cosine_by_layer.log",
@@ -36,3 +86,39 @@ rule figure_cosine_by_layer:
         "../../envs/vischange.yaml"
     script:
         "../../scripts/figure_cosine_by_layer.py"
+
+
+rule figure_gram_by_layer:
+    """Median Gram distance per layer of the embedding network, beside seed-vs-seed."""
+    input:
+        f"{R}/compare/gram.csv",
+    output:
+        figure_files("gram_by_layer"),
+    localrule: True
+    log:
+        f"{LOGS}/figure_gram_by_layer/figure_gram_by_layer.log",
+    benchmark:
+        f"{BENCH}/figure_gram_by_layer/figure_gram_by_layer.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/figure_gram_by_layer.py"
+
+
+rule figure_gray:
+    """Sorted gray scores with the cut (Figure 13) and gray counts per layer and network (Figure 11)."""
+    input:
+        renders=f"{R}/compare/renders.csv",
+        cut=f"{R}/compare/gray_cut.json",
+    output:
+        scores=figure_files("gray_scores"),
+        counts=figure_files("gray_counts"),
+    localrule: True
+    log:
+        f"{LOGS}/figure_gray/figure_gray.log",
+    benchmark:
+        f"{BENCH}/figure_gray/figure_gray.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/figure_gray.py"

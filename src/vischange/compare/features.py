@@ -1,0 +1,252 @@
+"""Features of renders in a fixed network: an embedding (for cosine similarity) and Gram
+matrices of feature maps (for the Gram distance), compared pair by pair.
+
+The embedding of a render is the input of the network's classifier head: the globally
+average-pooled penultimate features for a ResNet (512-d for ResNet-18, 2048-d for
+ResNet-50). The Gram matrix of a feature map F (C, H, W) is G = F F^T / (H W), (C, C):
+the mean co-occurrence of channel pairs over positions (Gatys et al.'s texture
+statistic). Both are taken in one forward pass of the embedding network, which is the
+base network unless the config names another (compare.embedding).
+
+For every rendered channel, every pair of its renders (base and fine-tuned network,
+every seed) is compared; which pairs measure change and which measure render noise is
+decided later (`stats`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from torch import nn
+from tqdm import tqdm
+
+from .. import models
+
+log = logging.getLogger(__name__)
+
+_BLOCK = re.compile(r"^layer\d+\.\d+$")
+
+
+def load_images(paths: Sequence[str | Path], size: int | None = None) -> torch.Tensor:
+    """PNG files -> float tensor (N, 3, H, W) in [0, 1], resized to `size` if given."""
+    arrays = []
+    for path in paths:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            if size is not None and image.size != (size, size):
+                image = image.resize((size, size), Image.Resampling.BICUBIC)
+            arrays.append(np.asarray(image, dtype=np.float32) / 255.0)
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
+def default_gram_layers(model: nn.Module) -> list[str]:
+    """`conv1` and every residual block (modules named layerN.M) of a torchvision ResNet.
+
+    ValueError for networks without that structure: name the layers in compare.gram_layers.
+    """
+    names = [name for name, _ in model.named_modules()]
+    blocks = [n for n in names if _BLOCK.match(n)]
+    if "conv1" not in names or not blocks:
+        raise ValueError(
+            "the embedding network has no ResNet conv1 and layerN.M blocks; list the Gram layers "
+            "in compare.gram_layers"
+        )
+    return ["conv1"] + blocks
+
+
+def gram_matrix(fmap: torch.Tensor) -> torch.Tensor:
+    """Feature maps (N, C, H, W) -> Gram matrices (N, C, C) = F F^T / (H W), in float32."""
+    f = fmap.flatten(2).float()
+    return torch.bmm(f, f.transpose(1, 2)) / f.shape[-1]
+
+
+def gram_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Normalized squared distance of Gram matrices (..., C, C) and (..., C, C) -> (...).
+
+    ||A - B||^2 / (||A||^2 + ||B||^2) (Frobenius norms), in float64: 0 iff A = B, 1 when
+    A and B are orthogonal, never above 2, and at most 1 for features >= 0 (after a ReLU).
+    Scale-free across layers, yet it still sees a change of strength (B = 2A gives 0.2).
+    Two all-zero matrices have distance 0.
+    """
+    a, b = a.double().flatten(-2), b.double().flatten(-2)
+    num = (a - b).pow(2).sum(-1)
+    den = a.pow(2).sum(-1) + b.pow(2).sum(-1)
+    return torch.where(den > 0, num / den.clamp_min(torch.finfo(torch.float64).tiny), torch.zeros_like(num))
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise cosine similarity of (N, D) and (N, D) -> (N,), in float64."""
+    return nn.functional.cosine_similarity(a.double(), b.double(), dim=1)
+
+
+class FeatureNet:
+    """One forward pass of `model` -> (embeddings (N, D), {gram layer: (N, C, C)}).
+
+    images are (N, 3, H, W) in [0, 1]; they are normalized with mean/std first.
+    Gram matrices are computed inside the hooks, so no feature map outlives its layer.
+    """
+
+    def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float], gram_layers: Iterable[str] = ()):
+        self.model = model.eval()
+        self.device = next(model.parameters()).device
+        self.normalize = models.Normalize(mean, std).to(self.device)
+        self.head = models.get_module(model, models.classifier_name(model))
+        self.gram_layers = list(gram_layers)
+        self.modules = {name: models.get_module(model, name) for name in self.gram_layers}
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        grams: dict[str, torch.Tensor] = {}
+        embedding: list[torch.Tensor] = []
+        handles = [self.head.register_forward_pre_hook(lambda _m, args: embedding.append(args[0].flatten(1).float()))]
+        for name, module in self.modules.items():
+
+            def hook(_m, _i, out, name=name):
+                grams[name] = gram_matrix(out)
+
+            handles.append(module.register_forward_hook(hook))
+        try:
+            self.model(self.normalize(images.to(self.device)))
+        finally:
+            for h in handles:
+                h.remove()
+        return embedding[-1], grams
+
+
+def embed(
+    model: nn.Module,
+    images: torch.Tensor,
+    mean: Sequence[float],
+    std: Sequence[float],
+    batch_size: int = 64,
+) -> torch.Tensor:
+    """Penultimate features (the classifier head's input) of images (N, 3, H, W) in [0, 1] -> (N, D)."""
+    net = FeatureNet(model, mean, std)
+    return torch.cat([net(images[i : i + batch_size])[0].cpu() for i in range(0, len(images), batch_size)])
+
+
+def channel_pairs(
+    net: FeatureNet, layer: str, renders: pd.DataFrame, image_size: int | None, batch_size: int = 64, progress: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Compare every pair of renders of each channel of one render layer.
+
+    renders: one row per render with columns net, channel, seed and path (the PNG).
+    Returns (cosine pairs, Gram pairs): rows layer, channel, net_a, seed_a, net_b, seed_b,
+    then `cosine`, or feature_layer and `gram_distance` (one row per Gram layer).
+    Channels are processed in groups of about `batch_size` renders per forward pass.
+    """
+    renders = renders.sort_values(["channel", "net", "seed"], kind="stable")
+    groups = [g for _, g in renders.groupby("channel", sort=True)]
+    per_channel = max(len(g) for g in groups)
+    step = max(1, batch_size // per_channel)
+    cos_rows, gram_rows = [], []
+    for start in tqdm(range(0, len(groups), step), desc=f"features {layer}", disable=not progress):
+        batch = pd.concat(groups[start : start + step])
+        emb, grams = net(load_images(list(batch["path"]), image_size))
+        offset = 0
+        for group in groups[start : start + step]:
+            idx = range(offset, offset + len(group))
+            keys = list(zip(group["net"], group["seed"].astype(int)))
+            channel = int(group["channel"].iloc[0])
+            for (i, ka), (j, kb) in itertools.combinations(zip(idx, keys), 2):
+                head = {"layer": layer, "channel": channel, "net_a": ka[0], "seed_a": ka[1], "net_b": kb[0], "seed_b": kb[1]}
+                cos_rows.append({**head, "cosine": float(cosine(emb[i : i + 1], emb[j : j + 1])[0])})
+                for name, g in grams.items():
+                    gram_rows.append({**head, "feature_layer": name, "gram_distance": float(gram_distance(g[i], g[j]))})
+            offset += len(group)
+    return pd.DataFrame(cos_rows), pd.DataFrame(gram_rows)
+
+
+def render_list(tables: Sequence[str | Path]) -> dict[str, pd.DataFrame]:
+    """renders/{net}/{layer}/renders.csv files -> {layer: rows (net, channel, seed, path)}.
+
+    Reads columns by name; channels rendered in only one network are left out (logged).
+    """
+    frames: dict[str, list[pd.DataFrame]] = {}
+    for table in map(Path, tables):
+        net, layer = table.parent.parent.name, table.parent.name
+        frame = pd.read_csv(table)
+        frames.setdefault(layer, []).append(
+            pd.DataFrame(
+                {
+                    "net": net,
+                    "channel": frame["channel"].astype(int),
+                    "seed": frame["seed"].astype(int),
+                    "path": [str(table.parent / f) for f in frame["file"]],
+                }
+            )
+        )
+    out = {}
+    for layer, parts in frames.items():
+        frame = pd.concat(parts, ignore_index=True)
+        both = set.intersection(*(set(frame.loc[frame.net == n, "channel"]) for n in ("base", "finetuned")))
+        dropped = sorted(set(frame["channel"]) - both)
+        if dropped:
+            log.warning("%s: channels %s are rendered in one network only; left out", layer, dropped)
+        out[layer] = frame[frame.channel.isin(both)].reset_index(drop=True)
+    return out
+
+
+def compare_features(
+    tables: Sequence[str | Path],
+    embedder: str | Path,
+    *,
+    device: torch.device,
+    image_size: int | None,
+    gram_layers: Sequence[str] | None = None,
+    batch_size: int = 64,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cosine and Gram pair tables for every render layer (see `channel_pairs`).
+
+    embedder: a checkpoint from `models.save_checkpoint` (the base network or another).
+    gram_layers: None for `default_gram_layers`.
+    """
+    model, meta = models.load_checkpoint(embedder, device)
+    layers = list(gram_layers) if gram_layers else default_gram_layers(model)
+    net = FeatureNet(model, meta["mean"], meta["std"], layers)
+    log.info("embedding network %s at %s px; Gram layers %s", meta["arch"], image_size, layers)
+    cos, gram = [], []
+    for layer, renders in render_list(tables).items():
+        c, g = channel_pairs(net, layer, renders, image_size, batch_size, progress=True)
+        cos.append(c)
+        gram.append(g)
+        log.info("%s: %d render pairs", layer, len(c))
+    return pd.concat(cos, ignore_index=True), pd.concat(gram, ignore_index=True)
+
+
+def write_embedding_network(
+    out: str | Path, *, arch: str, weights: str, path: str | None = None
+) -> None:
+    """Write models/embedding.pt: torchvision `arch` with its `weights` (hash-checked download
+    or TORCH_HOME cache), or a local state-dict file at `path`; normalized as those weights were
+    trained (their transforms' mean/std; ImageNet's for a local file)."""
+    import torchvision
+
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    try:
+        transforms = torchvision.models.get_model_weights(arch)[weights].transforms()
+        mean, std = list(transforms.mean), list(transforms.std)
+    except (KeyError, AttributeError, ValueError):
+        if path is None:
+            raise
+    base = {"source": "file", "path": path} if path else {"source": "torchvision", "weights": weights}
+    models.write_base_from_weights(out, arch=arch, base=base, normalize={"mean": mean, "std": std})
+
+
+def embedding_input_size(arch: str, weights: str) -> int:
+    """The crop size a torchvision network's weights were evaluated at (224 for most)."""
+    import torchvision
+
+    try:
+        transforms = torchvision.models.get_model_weights(arch)[weights].transforms()
+        return int(transforms.crop_size[0])
+    except (KeyError, AttributeError):
+        return 224  # a local weights file under an unknown name: the ImageNet convention
