@@ -55,3 +55,14 @@ def render_pngs(net, layer, channels):
 def train_params(section):
     """Params of a training rule: its config section, the seed and the device."""
     return {"settings": config[section], "seed": config["seed"], "device": config["device"]}
+
+
+def retry_mem_mb(mb):
+    """Memory request in MiB for a job's attempt: doubles on each retry (an out-of-memory
+    kill is the usual reason a cluster job fails)."""
+    return lambda wildcards, attempt: mb * 2 ** (attempt - 1)
+
+
+def retry_runtime(minutes):
+    """Wall-time request in minutes for a job's attempt: grows with each retry."""
+    return lambda wildcards, attempt: minutes * attempt

@@ -38,6 +38,9 @@ rule gray_filter:
     params:
         gray=_CMP["gray"],
     threads: 1
+    resources:
+        mem_mb=retry_mem_mb(4000),
+        runtime=retry_runtime(60),
     log:
         f"{LOGS}/gray_filter/gray_filter.log",
     benchmark:
@@ -65,6 +68,8 @@ rule compare_features:
     threads: 2
     resources:
         gpu=1,
+        mem_mb=retry_mem_mb(16000),
+        runtime=retry_runtime(60),
     log:
         f"{LOGS}/compare_features/compare_features.log",
     benchmark:

@@ -19,9 +19,11 @@ if _BASE["source"] == "pretrain":
             data=config["data"],
             normalize=config["model"]["normalize"],
             resume=f"{R}/models/.resume/pretrain.pt",
-        threads: 4
+        threads: 8
         resources:
             gpu=1,
+            mem_mb=retry_mem_mb(16000),
+            runtime=retry_runtime(240),
         log:
             f"{LOGS}/pretrain/pretrain.log",
         benchmark:
@@ -65,9 +67,11 @@ rule finetune:
         **train_params("finetune"),
         data=config["data"],
         resume=f"{R}/models/.resume/finetune.pt",
-    threads: 4
+    threads: 8
     resources:
         gpu=1,
+        mem_mb=retry_mem_mb(16000),
+        runtime=retry_runtime(240),
     log:
         f"{LOGS}/finetune/finetune.log",
     benchmark:

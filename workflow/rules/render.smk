@@ -24,6 +24,8 @@ for _layer in LAYERS:
             threads: 4
             resources:
                 gpu=1,
+                mem_mb=retry_mem_mb(16000),
+                runtime=retry_runtime(120),
             # On a cluster, profiles/slurm merges several chunk jobs into one submission.
             group:
                 "render"
@@ -62,9 +64,11 @@ for _layer in LAYERS:
             crop_fraction=config["data"]["eval_crop"],
             seed=config["seed"],
             device=config["device"],
-        threads: 4
+        threads: 8
         resources:
             gpu=1,
+            mem_mb=retry_mem_mb(16000),
+            runtime=retry_runtime(60),
         log:
             f"{LOGS}/render_examples/{{net}}/{_layer}.log",
         benchmark:
