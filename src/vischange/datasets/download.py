@@ -215,9 +215,24 @@ def unsafe_members(archive: str | os.PathLike) -> list[tuple[str, str]]:
                     )
                     if reason:
                         problems.append((member.name, reason))
+                end = tf.offset
+            _check_tar_end(archive, end)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as err:
         raise DownloadError(f"cannot read archive {archive}: {err} (truncated or corrupt?)") from None
     return problems
+
+
+def _check_tar_end(archive: Path, end: int) -> None:
+    """An uncompressed tar cut at a member boundary reads as complete; its missing
+    end-of-archive marker (two zero blocks after the last member) gives it away.
+    Compressed tars need no check: their decompressor fails on a cut stream."""
+    with open(archive, "rb") as handle:
+        if handle.read(6).startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ")):
+            return
+        handle.seek(end)
+        marker = handle.read(1024)
+    if len(marker) < 1024 or marker.count(0) != 1024:
+        raise tarfile.ReadError(f"no end-of-archive marker after byte {end}")
 
 
 def is_archive(path: str | os.PathLike) -> bool:
