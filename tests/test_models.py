@@ -73,6 +73,38 @@ def test_base_from_local_weights_file(tmp_path):
     assert torch.equal(loaded.fc.weight, model.fc.weight)
 
 
+def test_local_weights_file_checksum(tmp_path):
+    import hashlib
+
+    from vischange.datasets.download import ChecksumError
+
+    torch.save(models.build("resnet18", 3).state_dict(), tmp_path / "w.pt")
+    good = "sha256:" + hashlib.sha256((tmp_path / "w.pt").read_bytes()).hexdigest()
+    base = {"source": "file", "path": str(tmp_path / "w.pt")}
+    normalize = {"mean": [0.4] * 3, "std": [0.2] * 3}
+    models.write_base_from_weights(tmp_path / "ok.pt", arch="resnet18", base={**base, "checksum": good}, normalize=normalize)
+    assert (tmp_path / "ok.pt").is_file()
+    wrong = "sha256:" + "0" * 64
+    with pytest.raises(ChecksumError) as err:
+        models.write_base_from_weights(tmp_path / "bad.pt", arch="resnet18", base={**base, "checksum": wrong}, normalize=normalize)
+    assert wrong in str(err.value) and good in str(err.value) and "model.base.checksum" in str(err.value)
+    assert not (tmp_path / "bad.pt").exists()
+
+
+def test_cached_torchvision_weights_are_hash_checked(tmp_path, monkeypatch):
+    """torch checks the hash only when it downloads; a bad file already in the cache is caught too."""
+    import torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    url = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url  # .../resnet18-f37072fd.pth
+    cached = tmp_path / "hub" / "checkpoints" / url.rsplit("/", 1)[1]
+    cached.parent.mkdir(parents=True)
+    torch.save(models.build("resnet18").state_dict(), cached)  # right keys, wrong bytes
+    with pytest.raises(ValueError, match=r"checksum mismatch for cached weights .*resnet18-f37072fd.pth") as err:
+        models.torchvision_state_dict("resnet18", "IMAGENET1K_V1")
+    assert "f37072fd" in str(err.value) and "delete it" in str(err.value)
+
+
 def test_normalize():
     out = models.Normalize([0.5, 0.5, 0.5], [0.5, 0.25, 1.0])(torch.ones(1, 3, 2, 2))
     assert torch.allclose(out[0, :, 0, 0], torch.tensor([1.0, 2.0, 0.5]))

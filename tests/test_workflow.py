@@ -212,6 +212,15 @@ BAD = [
     ({"render.steps": -5}, "render.steps"),
     ({"experiment": None}, "experiment"),
     ({"model.base.source": "file", "model.base.path": "/no/such/weights.pt"}, "model.base.path"),
+    ({"data.source": "stanford_cars"}, "data.stanford_cars.files"),
+    (
+        {"data.source": "stanford_dogs", "data.stanford_dogs.images": {"path": "/no/such/images.tar", "checksum": "md5:" + "0" * 32}},
+        "data.stanford_dogs.images.path",
+    ),
+    (
+        {"data.source": "stanford_dogs", "data.stanford_dogs.images": {"url": "http://127.0.0.1:9/images.tar", "checksum": "md5:123"}},
+        "data.stanford_dogs.images.checksum",
+    ),
 ]
 
 

@@ -11,6 +11,7 @@ import math
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from . import models
 
@@ -99,6 +100,7 @@ def check_config(config: dict[str, Any]) -> dict[str, int]:
     if base["source"] == "pretrain" and config["data"]["source"] != "synthetic":
         problems.append("config key model.base.source: 'pretrain' needs data.source synthetic (a base task)")
     problems.extend(_compare_problems(config, probe))
+    problems.extend(data_problems(config["data"]))
     if problems:
         raise ConfigError(problems)
     return channels
@@ -157,6 +159,57 @@ def embedding_size(config: dict) -> int:
     from .compare.features import embedding_input_size
 
     return embedding_input_size(settings["embedding"], settings.get("embedding_weights", "IMAGENET1K_V1"))
+
+
+def data_files(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The files the configured data source needs, each as its file spec plus `key` and `name`.
+
+    `key` is the spec's config key (for messages), `name` the file name under
+    {download_dir}/{source}/ (the URL's or the path's last component). Empty for the
+    synthetic demo and for a Stanford Cars `directory`.
+    """
+    source = data["source"]
+    if source == "stanford_dogs":
+        specs = [(f"data.stanford_dogs.{part}", data["stanford_dogs"][part]) for part in ("images", "lists")]
+    elif source == "stanford_cars" and not data["stanford_cars"]["directory"]:
+        specs = [(f"data.stanford_cars.files[{i}]", spec) for i, spec in enumerate(data["stanford_cars"]["files"])]
+    else:
+        return []
+    out = []
+    for key, spec in specs:
+        where = spec.get("path") or spec.get("url") or ""
+        name = os.path.basename(urlparse(where).path if spec.get("url") and not spec.get("path") else where)
+        out.append({"key": key, "name": name, "url": spec.get("url"), "path": spec.get("path"), "checksum": spec["checksum"]})
+    return out
+
+
+def data_problems(data: dict[str, Any]) -> list[str]:
+    """Problems of the data section: each file has a source, local paths are readable, names are unique."""
+    problems = []
+    source = data["source"]
+    if source == "stanford_cars":
+        cars = data["stanford_cars"]
+        if cars["directory"]:
+            if not os.path.isdir(cars["directory"]):
+                problems.append(f"config key data.stanford_cars.directory: {cars['directory']!r} is not a folder")
+        elif not cars["files"]:
+            problems.append(
+                "config key data.stanford_cars.files: list the dataset's files (url or path, and checksum) "
+                "or set data.stanford_cars.directory to an extracted copy"
+            )
+    files = data_files(data)
+    for spec in files:
+        if spec["path"]:
+            if not _readable(spec["path"]):
+                problems.append(f"config key {spec['key']}.path: cannot read {spec['path']!r}")
+        elif not spec["url"]:
+            problems.append(f"config key {spec['key']}: set url (to download) or path (a local copy)")
+        elif not spec["name"]:
+            problems.append(f"config key {spec['key']}.url: {spec['url']!r} names no file")
+    names = [spec["name"] for spec in files if spec["name"]]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"config key data.{source}: two files are called {name!r}; each needs its own name")
+    return problems
 
 
 def selected_channels(config: dict, layer_channels: dict[str, int]) -> dict[str, list[int]]:

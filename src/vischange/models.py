@@ -10,6 +10,7 @@ import difflib
 import os
 from pathlib import Path
 from typing import Iterable, Sequence
+from urllib.parse import urlparse
 
 import torch
 import torchvision
@@ -39,7 +40,12 @@ def build(arch: str, num_classes: int = 1000) -> nn.Module:
 
 
 def torchvision_state_dict(arch: str, weights: str, progress: bool = False) -> dict:
-    """Download (or read from TORCH_HOME) torchvision's `weights` for `arch`, hash-checked."""
+    """Download (or read from TORCH_HOME) torchvision's `weights` for `arch`, hash-checked.
+
+    torch checks the SHA-256 prefix in the file name (resnet50-0676ba61.pth) only when
+    it downloads; a file already in the cache is checked here, so a truncated or
+    replaced cache file stops the run instead of loading.
+    """
     enum = torchvision.models.get_model_weights(arch)
     try:
         member = enum[weights]
@@ -47,7 +53,33 @@ def torchvision_state_dict(arch: str, weights: str, progress: bool = False) -> d
         raise ValueError(
             f"{arch} has no torchvision weights {weights!r}; choose from {[w.name for w in enum]}"
         ) from None
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(member.url).path)
+    if cached.is_file():
+        check_hub_hash(cached)
     return member.get_state_dict(progress=progress, check_hash=True)
+
+
+def check_hub_hash(path: str | os.PathLike) -> None:
+    """Check a torch hub file against the SHA-256 prefix in its name (name-<hex>.ext); ValueError naming both."""
+    import hashlib
+
+    path = Path(path)
+    match = torch.hub.HASH_REGEX.search(path.name)
+    if not match or not match.group(1):
+        return
+    prefix = match.group(1)
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    actual = digest.hexdigest()
+    if not actual.startswith(prefix):
+        raise ValueError(
+            f"checksum mismatch for cached weights {path} ({path.stat().st_size} bytes):\n"
+            f"  expected sha256 starting {prefix} (from the file name)\n"
+            f"  actual   sha256:{actual}\n"
+            "The file is truncated or corrupt: delete it and rerun to download it again."
+        )
 
 
 def module_names(model: nn.Module) -> list[str]:
@@ -216,6 +248,10 @@ def write_base_from_weights(out: str | os.PathLike, *, arch: str, base: dict, no
         state = torchvision_state_dict(arch, base["weights"])
         class_names = list(member.meta.get("categories") or [])
     elif base["source"] == "file":
+        if base.get("checksum"):
+            from .datasets.download import verify
+
+            verify(base["path"], base["checksum"], key="model.base")
         state = load_state_dict_file(base["path"])
         class_names = []
     else:

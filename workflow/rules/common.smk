@@ -5,6 +5,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from vischange import config as vcfg
+from vischange.datasets import stanford
 
 _SCHEMA = f"{workflow.basedir}/workflow/schemas/config.schema.yaml"
 

@@ -1,24 +1,90 @@
-# Data: the embedded procedural demo (base task and fine-tuning task).
+# Data: the embedded procedural demo, or Stanford Dogs / Stanford Cars (data.source).
 
+_SOURCE = config["data"]["source"]
 
-rule synthetic_data:
-    """Generate the demo's two tasks as PNGs with train/val/test manifests."""
-    output:
-        base=expand(f"{R}/data/base/{{split}}.csv", split=SPLITS),
-        base_classes=f"{R}/data/base/classes.txt",
-        base_images=directory(f"{R}/data/base/images"),
-        finetune=expand(f"{R}/data/{{split}}.csv", split=SPLITS),
-        finetune_classes=f"{R}/data/classes.txt",
-        finetune_images=directory(f"{R}/data/images"),
-    params:
-        synthetic=config["data"]["synthetic"],
-        image_size=config["data"]["image_size"],
-        seed=config["seed"],
-    log:
-        f"{LOGS}/synthetic_data/synthetic_data.log",
-    benchmark:
-        f"{BENCH}/synthetic_data/synthetic_data.tsv"
-    conda:
-        "../../envs/vischange.yaml"
-    script:
-        "../../scripts/synthetic_data.py"
+if _SOURCE == "synthetic":
+
+    rule synthetic_data:
+        """Generate the demo's two tasks as PNGs with train/val/test manifests."""
+        output:
+            base=expand(f"{R}/data/base/{{split}}.csv", split=SPLITS),
+            base_classes=f"{R}/data/base/classes.txt",
+            base_images=directory(f"{R}/data/base/images"),
+            finetune=expand(f"{R}/data/{{split}}.csv", split=SPLITS),
+            finetune_classes=f"{R}/data/classes.txt",
+            finetune_images=directory(f"{R}/data/images"),
+        params:
+            synthetic=config["data"]["synthetic"],
+            image_size=config["data"]["image_size"],
+            seed=config["seed"],
+        resources:
+            mem_mb=retry_mem_mb(4000),
+            runtime=retry_runtime(30),
+        log:
+            f"{LOGS}/synthetic_data/synthetic_data.log",
+        benchmark:
+            f"{BENCH}/synthetic_data/synthetic_data.tsv"
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/synthetic_data.py"
+
+else:
+    # Files given by url are downloaded to {download_dir}/{source}/ by a local job
+    # (cluster compute nodes often have no internet); files given by path are used in place.
+    _FILES = vcfg.data_files(config["data"])
+    _DOWNLOAD_DIR = f"{config['data']['download_dir']}/{_SOURCE}"
+    _TO_DOWNLOAD = {spec["name"]: spec for spec in _FILES if not spec["path"]}
+    _CARS_DIR = config["data"]["stanford_cars"]["directory"] if _SOURCE == "stanford_cars" else None
+    _PREPARED = dict(
+        splits=expand(f"{R}/data/{{split}}.csv", split=SPLITS),
+        classes=f"{R}/data/classes.txt",
+        excluded=f"{R}/data/excluded.csv",
+    )
+    if not _CARS_DIR:
+        _PREPARED["raw"] = directory(f"{R}/data/raw")
+
+    if _TO_DOWNLOAD:
+
+        rule download:
+            """Download one dataset file and verify its checksum (kept only if it matches)."""
+            output:
+                f"{_DOWNLOAD_DIR}/{{file}}",
+            wildcard_constraints:
+                file="|".join(re.escape(name) for name in _TO_DOWNLOAD),
+            params:
+                spec=lambda wc: _TO_DOWNLOAD[wc.file],
+            localrule: True
+            log:
+                f"{LOGS}/download/{{file}}.log",
+            benchmark:
+                f"{BENCH}/download/{{file}}.tsv"
+            conda:
+                "../../envs/vischange.yaml"
+            script:
+                "../../scripts/download.py"
+
+    rule stanford_data:
+        """Verify and extract the dataset, drop undecodable images, write train/val/test manifests."""
+        input:
+            [spec["path"] or f"{_DOWNLOAD_DIR}/{spec['name']}" for spec in _FILES],
+        output:
+            **_PREPARED,
+        params:
+            files=_FILES,
+            layout=stanford.layout_of(config["data"]),
+            directory=_CARS_DIR,
+            val_fraction=config["data"]["val_fraction"],
+            seed=config["seed"],
+        threads: 8
+        resources:
+            mem_mb=retry_mem_mb(8000),
+            runtime=retry_runtime(120),
+        log:
+            f"{LOGS}/stanford_data/stanford_data.log",
+        benchmark:
+            f"{BENCH}/stanford_data/stanford_data.tsv"
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/stanford_data.py"

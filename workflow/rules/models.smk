@@ -36,7 +36,9 @@ if _BASE["source"] == "pretrain":
 else:
 
     rule base_weights:
-        """Write the base network from torchvision's weights or a local weights file."""
+        """Write the base network from torchvision's weights (hash-checked) or a local weights file."""
+        input:
+            [_BASE["path"]] if _BASE["source"] == "file" else [],
         output:
             model=f"{R}/models/base.pt",
         params:
