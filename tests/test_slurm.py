@@ -107,24 +107,31 @@ def test_workflow_runs_through_slurm(cluster, tmp_path):
     assert len(jobs) > 0, "no jobs of this run in SLURM's accounting"
     assert (jobs.state == "COMPLETED").all(), jobs.to_string()
 
-    submitted = {}
+    submitted: dict[str, list[int]] = {}
+    groups = []
     for _, job in jobs.iterrows():
         match = re.match(r"rule_(\w+?)(_wildcards_.*)?$", job.comment)
         assert match, f"unexpected job comment {job.comment!r}"
         gpus = re.search(r"gres/gpu=(\d+)", job.tres)
-        submitted.setdefault(match.group(1), []).append(int(gpus.group(1)) if gpus else 0)
+        gpus = int(gpus.group(1)) if gpus else 0
+        name = match.group(1)
+        if name.startswith("render_render_"):  # a group job: "render_" + its rules' names
+            groups.append((set(re.findall(r"render_[a-z0-9_]+?_chunk\d+", name[len("render_"):])), gpus))
+        else:
+            submitted.setdefault(name, []).append(gpus)
 
     for rule, info in plan.items():
         if info["local"]:
             assert rule not in submitted, f"local rule {rule} was submitted to SLURM"
-    render_rules = [r for r in plan if r.startswith("render_") and "_chunk" in r]
     for rule, gpus in submitted.items():
-        if rule == "render":  # group jobs of render chunks
-            assert all(g == 1 for g in gpus), f"a group of render chunks must hold exactly one GPU: {gpus}"
-            continue
         assert rule in plan, f"{rule} ran on SLURM but is not in the plan"
         expected = 1 if plan[rule]["gpu"] else 0
         assert all(g == expected for g in gpus), f"{rule}: GPUs {gpus}, expected {expected} per job"
-    # 2 networks x every chunk rule, merged into at most a few submissions per network.
-    render_submissions = len(submitted.get("render", [])) + sum(len(submitted.get(r, [])) for r in render_rules)
-    assert 0 < render_submissions < 2 * len(render_rules), submitted
+    chunk_rules = {r for r in plan if re.fullmatch(r"render_\w+_chunk\d+", r)}
+    for members, gpus in groups:
+        assert members and members <= chunk_rules, members
+        assert gpus == 1, f"a group of render chunks must hold exactly one GPU, got {gpus}"
+    # Every render chunk ran (2 networks x each chunk rule), merged into fewer submissions.
+    covered = set().union(*(m for m, _ in groups)) | (chunk_rules & set(submitted))
+    assert covered == chunk_rules
+    assert 0 < len(groups) + sum(len(submitted.get(r, [])) for r in chunk_rules) < 2 * len(chunk_rules)
