@@ -62,11 +62,12 @@ def planned_jobs(workdir) -> dict[str, dict]:
     assert proc.returncode == 0, proc.stderr[-3000:]
     local = local_rules()
     rules = {}
-    for block in re.split(r"\n(?=\[)", proc.stdout):
-        head = re.search(r"^(?:localrule|rule) (\w+):", block, re.M)
-        if head:
-            gpu = re.search(r"resources: .*\bgpu=(\d+)", block)
-            rules[head.group(1)] = {"local": head.group(1) in local, "gpu": bool(gpu and int(gpu.group(1)))}
+    # Jobs of a group (the render chunks) are listed indented inside a "group job" block.
+    heads = list(re.finditer(r"^\s*(?:localrule|rule) (\w+):", proc.stdout, re.M))
+    for head, after in zip(heads, heads[1:] + [None]):
+        block = proc.stdout[head.end() : after.start() if after else None]
+        gpu = re.search(r"resources: .*\bgpu=(\d+)", block)
+        rules[head.group(1)] = {"local": head.group(1) in local, "gpu": bool(gpu and int(gpu.group(1)))}
     return rules
 
 
