@@ -73,13 +73,16 @@ class Manifest:
 
 
 def scan(text: str) -> Manifest:
-    """The variables, includes and figures one manuscript file names (comments ignored)."""
-    text = _strip_comments(text)
+    """The variables, includes and figures one manuscript file names.
+
+    Shortcodes count wherever they stand, HTML comments included, because Quarto expands
+    them there too; images inside comments do not count.
+    """
     found = Manifest()
     found.variables = list(dict.fromkeys(_VAR.findall(text)))
     for path in dict.fromkeys(_INCLUDE.findall(text)):
         (found.sections if path.startswith(SECTIONS_DIR + "/") else found.tables).append(path)
-    found.figures = list(dict.fromkeys(_IMAGE.findall(text)))
+    found.figures = list(dict.fromkeys(_IMAGE.findall(_strip_comments(text))))
     return found
 
 
