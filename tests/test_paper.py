@@ -128,6 +128,16 @@ See https://doi.org/10.23915/distill.00007 and [a link](https://x.org/2017).
     assert paper.literal_numbers(text) == []
 
 
+def test_no_shortcode_inside_code():
+    """Quarto leaves shortcodes inside code as they are: one there would print raw."""
+    for path in manuscript_files():
+        text = path.read_text()
+        in_code = re.findall(r"`[^`\n]*\{\{<[^`\n]*`", text) + [
+            block for block in re.findall(r"^```.*?^```", text, re.S | re.M) if "{{<" in block
+        ]
+        assert not in_code, f"{path.name}: {in_code}"
+
+
 def test_scan_finds_variables_includes_and_figures():
     text = """{{< var a.b >}} and {{<var c >}} and {{< var a.b >}}
 {{< include tables/layers.md >}}
