@@ -27,6 +27,12 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/render.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/figures.smk"
+# Last: it checks which of the paper's sections the rules above can feed.
+include: "workflow/rules/paper.smk"
+
+
+# `snakemake --report report.html`: the figures marked with report() and their captions.
+report: "workflow/report/workflow.rst"
 
 
 rule all:
@@ -51,3 +57,7 @@ rule all:
                 "gray_counts",
             )
         ],
+        # What the paper reads besides the figures (no Quarto needed); the paper itself
+        # is the separate target `paper`.
+        f"{R}/paper/{vpaper.VARIABLES_FILE}",
+        [f"{R}/paper/{vpaper.TABLES_DIR}/{name}" for name in vpaper.TABLES],

@@ -19,13 +19,14 @@ def repo() -> Path:
     return REPO
 
 
-def run_snakemake(workdir: Path, *args: str, configfile: Path | None = None, timeout: int = 900):
-    """Run the repository's Snakefile in `workdir`; returns the CompletedProcess (never raises)."""
+def run_snakemake(workdir: Path, *args: str, configfile: Path | None = None, timeout: int = 900, env: dict | None = None):
+    """Run the repository's Snakefile in `workdir`; returns the CompletedProcess (never raises).
+    `env` overrides environment variables."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
     if configfile is not None:
         cmd += ["--configfile", str(configfile)]
     cmd += list(args)
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=workdir)
 
 

@@ -3,8 +3,12 @@ bad configs stopped before any job starts."""
 
 from __future__ import annotations
 
+import base64
 import filecmp
 import json
+import os
+import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +16,7 @@ import pytest
 import yaml
 
 from vischange import config as vcfg
+from vischange import paper
 
 from .conftest import REPO, run_snakemake, write_config
 
@@ -196,9 +201,88 @@ def test_rerun_gives_identical_tables(first_run, second_run, config):
         str(p) for p in first if _without_wall_clock(first_run / p) != _without_wall_clock(second_run / p)
     ]
     assert not different, f"CSV outputs differ between two CPU runs: {different}"
-    for name in ("models/pretrain_metrics.json", "models/finetune_metrics.json", "compare/summary.json", "compare/gray_cut.json"):
+    papers = [f"paper/{paper.VARIABLES_FILE}", *(f"paper/{paper.TABLES_DIR}/{t}" for t in paper.TABLES)]
+    for name in ("models/pretrain_metrics.json", "models/finetune_metrics.json", "compare/summary.json", "compare/gray_cut.json", *papers):
         path = Path("results") / config["experiment"] / name
         assert filecmp.cmp(first_run / path, second_run / path, shallow=False)
+
+
+def test_report_holds_every_figure(first_run, config):
+    """`snakemake --report` (no Quarto) builds a report that embeds every figure of the run."""
+    proc = run_snakemake(first_run, "--report", "report.html", configfile=TEST_CONFIG, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (first_run / "report.html").read_text()
+    figures = sorted((first_run / "results" / config["experiment"] / "figures").glob("*.png"))
+    assert {p.stem for p in figures} >= set(FIGURES)
+    for png in figures:
+        assert base64.b64encode(png.read_bytes()).decode() in html, f"{png.name} is not in the report"
+    # Captions come from workflow/report/*.rst, one per figure.
+    for name in FIGURES:
+        caption = (REPO / "workflow/report" / f"{name}.rst").read_text().split()[:6]
+        assert " ".join(caption) in " ".join(re.sub(r"<[^>]+>", " ", html).split()), name
+
+
+def dry_run_jobs(text: str) -> dict[str, dict[str, list[str]]]:
+    """Snakemake's dry-run listing -> {rule: {"input": [...], "output": [...]}} (jobs of a
+    rule merged)."""
+    jobs: dict[str, dict[str, list[str]]] = {}
+    for rule, body in re.findall(r"^(?:local)?rule (\w+):\n((?:[ \t]+.*\n?)*)", text, re.M):
+        job = jobs.setdefault(rule, {"input": [], "output": []})
+        for key in job:
+            for line in re.findall(rf"^\s+{key}: (.*)$", body, re.M):
+                job[key].extend(x.strip() for x in line.split(","))
+    return jobs
+
+
+def test_paper_inputs_are_declared_outputs(first_run, config):
+    """Everything the manuscript reads is an input of the paper rule, exists after the run,
+    is written by a rule of the workflow, and every variable it quotes is defined."""
+    out = Path("results") / config["experiment"]
+    plan = run_snakemake(first_run, "-n", "paper", configfile=TEST_CONFIG, timeout=300)
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    jobs = dry_run_jobs(plan.stdout)
+    assert set(jobs) == {"paper"}, f"the run left paper inputs to build: {set(jobs) - {'paper'}}"
+    inputs = jobs["paper"]["input"]
+    enabled = {s: str(REPO / "paper" / s) in inputs for s in paper.read_manifest(REPO / "paper", lambda s: False).sections}
+    reads = paper.read_manifest(REPO / "paper", enabled.get)
+    expected = {str(out / "paper" / paper.VARIABLES_FILE)}
+    expected |= {str(out / "paper" / t) for t in reads.tables} | {str(out / f) for f in reads.figures}
+    assert {i for i in inputs if i.startswith("results/")} == expected
+    assert all((first_run / p).is_file() for p in expected)
+
+    variables = yaml.safe_load((first_run / out / "paper" / paper.VARIABLES_FILE).read_text())
+    assert paper.missing_variables(reads, variables) == []
+
+    # Forced, the plan shows who writes each input: every one is some job's output.
+    forced = run_snakemake(first_run, "-n", "-F", "paper", configfile=TEST_CONFIG, timeout=300)
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    written = {o for name, job in dry_run_jobs(forced.stdout).items() if name != "paper" for o in job["output"]}
+    assert expected <= written, f"read by the paper but written by no rule: {expected - written}"
+
+
+def _path_without_quarto() -> str:
+    return os.pathsep.join(
+        d for d in os.environ.get("PATH", "").split(os.pathsep) if d and not (Path(d) / "quarto").exists()
+    )
+
+
+def test_paper_without_quarto_stops_before_any_job(first_run):
+    proc = run_snakemake(first_run, "--cores", "1", "paper", configfile=TEST_CONFIG, timeout=300, env={"PATH": _path_without_quarto()})
+    assert proc.returncode != 0
+    assert "pip install quarto-cli" in proc.stderr, proc.stderr[-3000:]
+    assert not list((first_run / "results").rglob("index.html"))
+
+
+@pytest.mark.skipif(shutil.which("quarto") is None, reason="quarto is not on PATH (pip install quarto-cli); the paper's inputs are checked without it")
+def test_paper_renders(first_run, config):
+    proc = run_snakemake(first_run, "--cores", "1", "paper", configfile=TEST_CONFIG, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    folder = first_run / "results" / config["experiment"] / "paper"
+    html = (folder / "index.html").read_text()
+    assert "{{<" not in html and "?@" not in html  # every shortcode and cross-reference resolved
+    variables = paper.flatten(yaml.safe_load((folder / paper.VARIABLES_FILE).read_text()))
+    assert variables["finetune.test_accuracy"] in html and variables["model.name"] in html
+    assert (folder / "index.pdf").read_bytes()[:4] == b"%PDF"
 
 
 def test_nothing_left_to_do(first_run):

@@ -47,6 +47,14 @@ def figure_files(name):
     return [f"{R}/figures/{name}.png", f"{R}/figures/{name}.pdf"]
 
 
+def report_figure(name, category):
+    """A figure's PNG, marked for `snakemake --report` with the caption
+    workflow/report/{name}.rst, and its PDF. Call it in a rule file under workflow/rules/
+    (report() resolves the caption relative to the file that defines the rule)."""
+    png, pdf = figure_files(name)
+    return [report(png, caption=f"../report/{name}.rst", category=category), pdf]
+
+
 def render_pngs(net, layer, channels):
     return [
         f"{R}/renders/{net}/{layer}/c{c:04d}_s{s}.png" for c in channels for s in SEEDS

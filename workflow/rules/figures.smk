@@ -9,7 +9,7 @@ rule figure_render_pairs:
         channels=f"{R}/compare/channels.csv",
         tables=_RENDERS,
     output:
-        figure_files("render_pairs"),
+        report_figure("render_pairs", "Renders"),
     params:
         seed=SEEDS[0],
     localrule: True
@@ -29,8 +29,8 @@ rule figure_top_channels:
         channels=f"{R}/compare/channels.csv",
         tables=_RENDERS,
     output:
-        most=figure_files("most_changed"),
-        least=figure_files("least_changed"),
+        most=report_figure("most_changed", "Renders"),
+        least=report_figure("least_changed", "Renders"),
     params:
         seed=SEEDS[0],
         k=config["compare"]["top_k"],
@@ -51,7 +51,7 @@ rule figure_random_channels:
         channels=f"{R}/compare/channels.csv",
         tables=_RENDERS,
     output:
-        figure_files("random_channels"),
+        report_figure("random_channels", "Renders"),
     params:
         seed=SEEDS[0],
         layer=LAYERS[-1],
@@ -74,7 +74,7 @@ rule figure_cosine_by_layer:
         channels=f"{R}/compare/channels.csv",
         layers=f"{R}/compare/layers.csv",
     output:
-        figure_files("cosine_by_layer"),
+        report_figure("cosine_by_layer", "Change per layer"),
     params:
         percentile=config["compare"]["noise_percentile"],
     localrule: True
@@ -93,7 +93,7 @@ rule figure_gram_by_layer:
     input:
         f"{R}/compare/gram.csv",
     output:
-        figure_files("gram_by_layer"),
+        report_figure("gram_by_layer", "Change per layer"),
     localrule: True
     log:
         f"{LOGS}/figure_gram_by_layer/figure_gram_by_layer.log",
@@ -111,8 +111,8 @@ rule figure_gray:
         renders=f"{R}/compare/renders.csv",
         cut=f"{R}/compare/gray_cut.json",
     output:
-        scores=figure_files("gray_scores"),
-        counts=figure_files("gray_counts"),
+        scores=report_figure("gray_scores", "Gray filter"),
+        counts=report_figure("gray_counts", "Gray filter"),
     localrule: True
     log:
         f"{LOGS}/figure_gray/figure_gray.log",
