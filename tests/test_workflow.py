@@ -209,7 +209,7 @@ def test_rerun_gives_identical_tables(first_run, second_run, config):
 
 def test_report_holds_every_figure(first_run, config):
     """`snakemake --report` (no Quarto) builds a report that embeds every figure of the run."""
-    proc = run_snakemake(first_run, "--report", "report.html", configfile=TEST_CONFIG, timeout=300)
+    proc = run_snakemake(first_run, "--report", "report.html", configfile=TEST_CONFIG, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (first_run / "report.html").read_text()
     figures = sorted((first_run / "results" / config["experiment"] / "figures").glob("*.png"))
@@ -238,7 +238,7 @@ def test_paper_inputs_are_declared_outputs(first_run, config):
     """Everything the manuscript reads is an input of the paper rule, exists after the run,
     is written by a rule of the workflow, and every variable it quotes is defined."""
     out = Path("results") / config["experiment"]
-    plan = run_snakemake(first_run, "-n", "paper", configfile=TEST_CONFIG, timeout=300)
+    plan = run_snakemake(first_run, "-n", "paper", configfile=TEST_CONFIG, timeout=900)
     assert plan.returncode == 0, plan.stderr[-3000:]
     jobs = dry_run_jobs(plan.stdout)
     assert set(jobs) == {"paper"}, f"the run left paper inputs to build: {set(jobs) - {'paper'}}"
@@ -254,7 +254,7 @@ def test_paper_inputs_are_declared_outputs(first_run, config):
     assert paper.missing_variables(reads, variables) == []
 
     # Forced, the plan shows who writes each input: every one is some job's output.
-    forced = run_snakemake(first_run, "-n", "-F", "paper", configfile=TEST_CONFIG, timeout=300)
+    forced = run_snakemake(first_run, "-n", "-F", "paper", configfile=TEST_CONFIG, timeout=900)
     assert forced.returncode == 0, forced.stderr[-3000:]
     written = {o for name, job in dry_run_jobs(forced.stdout).items() if name != "paper" for o in job["output"]}
     assert expected <= written, f"read by the paper but written by no rule: {expected - written}"
@@ -267,7 +267,7 @@ def _path_without_quarto() -> str:
 
 
 def test_paper_without_quarto_stops_before_any_job(first_run):
-    proc = run_snakemake(first_run, "--cores", "1", "paper", configfile=TEST_CONFIG, timeout=300, env={"PATH": _path_without_quarto()})
+    proc = run_snakemake(first_run, "--cores", "1", "paper", configfile=TEST_CONFIG, timeout=900, env={"PATH": _path_without_quarto()})
     assert proc.returncode != 0
     assert "pip install quarto-cli" in proc.stderr, proc.stderr[-3000:]
     assert not list((first_run / "results").rglob("index.html"))
@@ -311,7 +311,7 @@ BAD = [
 @pytest.mark.parametrize("overrides, key", BAD, ids=[k for _, k in BAD])
 def test_bad_config_fails_fast_naming_the_key(tmp_path, overrides, key):
     bad = write_config(tmp_path / "bad.yaml", TEST_CONFIG, **overrides)
-    proc = run_snakemake(tmp_path, "--cores", "1", configfile=bad, timeout=120)
+    proc = run_snakemake(tmp_path, "--cores", "1", configfile=bad, timeout=900)
     assert proc.returncode != 0
     assert key in proc.stderr, proc.stderr[-3000:]
     assert not (tmp_path / "results").exists()
@@ -319,5 +319,5 @@ def test_bad_config_fails_fast_naming_the_key(tmp_path, overrides, key):
 
 
 def test_lint_is_clean(tmp_path):
-    proc = run_snakemake(REPO, "--lint", timeout=120)
+    proc = run_snakemake(REPO, "--lint", timeout=900)
     assert proc.returncode == 0 and "Congratulations" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
