@@ -59,7 +59,7 @@ def plan(stdout: str) -> tuple[dict[str, int], dict[str, str]]:
 @pytest.mark.parametrize("name, downloads", [("dogs", 2), ("cars", 4)])
 def test_real_configs_plan_the_whole_study_without_data(tmp_path, name, downloads):
     configfile = REPO / "config" / f"{name}.yaml"
-    proc = run_snakemake(tmp_path, "-n", configfile=configfile, timeout=300)
+    proc = run_snakemake(tmp_path, "-n", configfile=configfile, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-4000:]
     counts, resources = plan(proc.stdout)
     cfg = yaml.safe_load(configfile.read_text())
@@ -78,7 +78,7 @@ def test_downloads_are_local_jobs_and_gpu_jobs_are_not(tmp_path):
     configfile = REPO / "config" / "dogs.yaml"
     probe = subprocess.run(
         [sys.executable, "-c", _PROBE, str(REPO / "Snakefile"), str(configfile), str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=1200,
     )
     assert probe.returncode == 0, probe.stderr[-4000:]
     local = json.loads(probe.stdout.split("PROBE")[1])
@@ -129,7 +129,7 @@ def test_stanford_dogs_from_a_local_server_through_snakemake(tmp_path):
         work = tmp_path / "work"
         work.mkdir()
         targets = ["results/stanford/data/train.csv", "results/stanford/models/finetune_metrics.json"]
-        proc = run_snakemake(work, "--cores", "2", *targets, configfile=config, timeout=600)
+        proc = run_snakemake(work, "--cores", "2", *targets, configfile=config, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-6000:]
     for name in ("images.tar", "lists.tar"):
         assert (work / "downloads/stanford_dogs" / name).read_bytes() == dogs[name.split(".")[0]].read_bytes()
@@ -162,7 +162,7 @@ def test_stanford_cars_devkit_from_a_local_server_through_snakemake(tmp_path):
         )
         work = tmp_path / "work"
         work.mkdir()
-        proc = run_snakemake(work, "--cores", "2", "results/stanford/data/test.csv", configfile=config, timeout=300)
+        proc = run_snakemake(work, "--cores", "2", "results/stanford/data/test.csv", configfile=config, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-6000:]
     assert len(pd.read_csv(work / "results/stanford/data/test.csv")) == 6
     assert sorted(p.name for p in (work / "downloads/stanford_cars").iterdir()) == [files[0].name]
@@ -202,7 +202,7 @@ def test_failures_stop_with_a_clear_message_and_no_partial_output(tmp_path, case
         config.write_text(yaml.safe_dump(cfg))
         work = tmp_path / "work"
         work.mkdir()
-        proc = run_snakemake(work, "--cores", "1", "results/stanford/data/train.csv", configfile=config, timeout=300)
+        proc = run_snakemake(work, "--cores", "1", "results/stanford/data/train.csv", configfile=config, timeout=1200)
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert message in output, output[-4000:]
