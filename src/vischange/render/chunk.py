@@ -26,7 +26,11 @@ log = logging.getLogger(__name__)
 
 
 def dataset_images(manifest: str | Path, size: int, n_images: int = 256, seed: int = 0) -> torch.Tensor:
-    """Up to `n_images` seeded random images of a manifest, (M, 3, size, size) in [0, 1]."""
+    """Up to `n_images` seeded random images of a manifest, (M, 3, size, size) in [0, 1].
+
+    lucid uses ImageNet's colour matrix; estimating it (and MACO's spectrum) from these
+    keeps the parameterization matched to whatever dataset is studied.
+    """
     frame = read_manifest(manifest)
     rng = np.random.default_rng(derive_seed(seed, "color-matrix"))
     picks = rng.choice(len(frame), size=min(n_images, len(frame)), replace=False)
@@ -36,15 +40,6 @@ def dataset_images(manifest: str | Path, size: int, n_images: int = 256, seed: i
         with Image.open(path) as image:
             images.append(transform(image.convert("RGB")))
     return torch.stack(images)
-
-
-def dataset_color_matrix(manifest: str | Path, size: int, n_images: int = 256, seed: int = 0) -> torch.Tensor:
-    """Square root of the RGB covariance of up to `n_images` images of a manifest -> (3, 3).
-
-    lucid decorrelates colour with ImageNet's matrix; estimating it from the run's own
-    images keeps the parameterization matched to whatever dataset is studied.
-    """
-    return color_matrix_from_images(dataset_images(manifest, size, n_images, seed))
 
 
 def param_arguments(param: str, manifest: str | Path | None, size: int, seed: int) -> dict:
