@@ -27,6 +27,8 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/render.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/atlas_common.smk"
+include: "workflow/rules/atlas.smk"
 
 
 rule all:
@@ -36,3 +38,4 @@ rule all:
         f"{R}/compare/channels.csv",
         figure_files("render_pairs"),
         figure_files("cosine_by_layer"),
+        atlas_outputs(),
