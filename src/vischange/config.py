@@ -132,10 +132,12 @@ def _atlas_problems(config: dict, probe, check_modules) -> list[str]:
         for i, name in enumerate(layers):
             if name in shapes and len(shapes[name]) != 4:
                 problems.append(f"config key atlas.layers[{i}]: {name} outputs {shapes[name]}, not (N, C, H, W) maps")
-    if config["data"]["source"] == "synthetic" and config["model"]["base"]["source"] == "pretrain":
+    if config["data"]["source"] == "synthetic":
         from .datasets import synthetic
 
-        tasks = {"base": config["data"]["synthetic"]["base_task"], "finetuned": config["data"]["synthetic"]["finetune_task"]}
+        tasks = {"finetuned": config["data"]["synthetic"]["finetune_task"]}
+        if config["model"]["base"]["source"] == "pretrain":  # else the base classes are the weights' own
+            tasks["base"] = config["data"]["synthetic"]["base_task"]
         for net, task in tasks.items():
             names = synthetic.class_names(task)
             for i, name in enumerate(atlas.get("classes", {}).get(net, [])):

@@ -105,8 +105,9 @@ def density_figure(layout: pd.DataFrame, cells: pd.DataFrame, n: int, min_count:
         left.legend(fontsize=6, markerscale=3, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     counts = cells.pivot(index="row", columns="col", values="count").to_numpy()
     image = right.imshow(counts, cmap="viridis", interpolation="nearest")
-    right.contourf(np.ma.masked_greater_equal(counts, min_count), levels=[-0.5, min_count], colors="none",
-                   hatches=["////"], extent=(-0.5, n - 0.5, n - 0.5, -0.5))
+    for item in cells[cells["count"] < min_count].itertuples():
+        right.add_patch(plt.Rectangle((item.col - 0.5, item.row - 0.5), 1, 1, fill=False, hatch="////",
+                                      edgecolor="white", lw=0))
     right.set_xticks([])
     right.set_yticks([])
     right.set_title(f"samples per cell (hatched: below {min_count}, no icon)", fontsize=9)
@@ -118,7 +119,7 @@ def density_figure(layout: pd.DataFrame, cells: pd.DataFrame, n: int, min_count:
 def compare_figure(base: np.ndarray, finetuned: np.ndarray, cells: pd.DataFrame, n: int, layer: str, out: Paths,
                    labels: bool = True) -> None:
     """Both networks' icons on the shared layout, side by side."""
-    fig, axes = plt.subplots(1, 2, figsize=(14, 7.4))
+    fig, axes = plt.subplots(1, 2, figsize=(14, 7.4), layout="constrained")
     for ax, canvas, net in zip(axes, (base, finetuned), ("base", "finetuned")):
         step = _grid_axes(ax, canvas, n)
         if labels:
