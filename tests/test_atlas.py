@@ -99,13 +99,24 @@ def test_whitening_gives_identity_covariance():
     assert np.abs(np.cov(x.T) - np.eye(x.shape[1])).max() > 1
 
 
-def test_whitened_direction_is_inverse_second_moment_times_mean():
+def test_whitened_direction_dot_is_inverse_second_moment_dot():
     x = np.abs(_correlated(seed=3))
     w = grid.whitening_matrix(x, center=False, ridge=0.0)
     v = x[:10].mean(axis=0, keepdims=True)
-    got = grid.whiten_directions(v, w)[0]
-    want = np.linalg.solve(x.T @ x / len(x), v[0])
-    np.testing.assert_allclose(got, want / np.linalg.norm(want), rtol=1e-4, atol=1e-6)
+    u = grid.whiten_directions(v, w)[0].astype(np.float64)
+    assert np.linalg.norm(u) == pytest.approx(1.0, abs=1e-6)
+    # dot(W a, u) is proportional to a . S^-1 v for every activation a.
+    want = x[:50] @ np.linalg.solve(x.T @ x / len(x), v[0])
+    got = (x[:50] @ w.T) @ u
+    np.testing.assert_allclose(got / got[0], want / want[0], rtol=1e-4)
+    # The objective on raw activations equals dot x cos^n on whitened ones.
+    a = torch.from_numpy(x[:4]).float().view(4, -1, 1, 1)
+    ut = torch.from_numpy(np.tile(u, (4, 1))).float()
+    value = icons.whitened_direction_cossim("L", torch.from_numpy(w), ut, 2.0)({"L": a})
+    ref = direction_cossim("L", ut, 2.0)({"L": torch.from_numpy(x[:4] @ w.T).float().view(4, -1, 1, 1)})
+    torch.testing.assert_close(value, ref, rtol=1e-4, atol=1e-6)
+    eye = icons.whitened_direction_cossim("L", torch.eye(x.shape[1]), ut, 2.0)({"L": a})
+    torch.testing.assert_close(eye, direction_cossim("L", ut, 2.0)({"L": a}))
     # A dead channel (never fires) needs the ridge.
     dead = np.column_stack([x, np.zeros(len(x))])
     with pytest.raises(ValueError):

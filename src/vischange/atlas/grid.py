@@ -182,19 +182,21 @@ def whitening_matrix(acts: np.ndarray, *, center: bool = False, ridge: float = 1
 
 
 def whiten_directions(directions: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Directions to render so that the objective's dot product is taken in whitened space.
+    """Directions in whitened space: ``W v``, scaled to unit length.
 
-    ``dot(a, W W v) = dot(W a, W v)``: rendering against ``W W v`` (= ``S^-1 v``) makes a
-    direction that many activations share cheap and a rare one expensive, which is what
-    stops every icon from collapsing to the layer's dominant feature.
+    Icons maximize ``dot x cos^n`` between the whitened activation ``W a`` and ``W v``
+    (:func:`vischange.atlas.icons.whitened_direction_cossim`); the dot product is then
+    ``a . W W v = a . S^-1 v``: a direction that many activations share is cheap and a
+    rare one expensive, which keeps every icon from collapsing to the layer's dominant
+    feature.
 
     Args:
         directions: (M, C) mean activations.
         w: (C, C) from :func:`whitening_matrix`.
 
     Returns:
-        (M, C) float32, each row scaled to unit length (zero rows stay zero).
+        (M, C) float32, each row of unit length (zero rows stay zero).
     """
-    v = np.asarray(directions, dtype=np.float64) @ (w @ w).T
+    v = np.asarray(directions, dtype=np.float64) @ np.asarray(w, dtype=np.float64).T
     norms = np.linalg.norm(v, axis=1, keepdims=True)
     return (v / np.where(norms > 0, norms, 1.0)).astype(np.float32)

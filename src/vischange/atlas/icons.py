@@ -1,7 +1,8 @@
 """Icons: feature visualizations of atlas cells, rendered by the render engine.
 
-Each icon maximizes ``dot x cos^n`` (:func:`vischange.render.direction_cossim`) of the
-layer's activations with the cell's whitened mean activation. Icons are rendered in
+Each icon maximizes ``dot x cos^n`` (:func:`vischange.render.direction_cossim`) between
+the layer's activations and the cell's mean activation, both whitened
+(:func:`whitened_direction_cossim`). Icons are rendered in
 batches (one direction per image of the batch), each with its own seeded random
 streams, and split into shards that separate jobs render (:func:`shard_slice`).
 """
@@ -16,11 +17,11 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..render import direction_cossim, make_param, render, standard_transforms
+from ..render import Objective, direction_cossim, make_param, render, standard_transforms
 from ..render.engine import _auto_batch_size  # the channel renders' memory probe
 from ..runtime import derive_seed
 
-__all__ = ["icon_seed", "shard_slice", "render_icons"]
+__all__ = ["icon_seed", "shard_slice", "whitened_direction_cossim", "render_icons"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,31 @@ def shard_slice(n_items: int, shards: int, shard: int) -> slice:
     return slice(shard * n_items // shards, (shard + 1) * n_items // shards)
 
 
+def whitened_direction_cossim(layer: str, whitening: Tensor, vectors: Tensor, cossim_pow: float) -> Objective:
+    """``dot x cos^n`` of whitened activations ``W a`` (at every position) with whitened
+    directions ``u = W v / |W v|``, mean over space.
+
+    The dot product is ``a . W^2 v = a . S^-1 v``, lucid's whitened direction objective.
+    The cosine is taken in the whitened space too: against the raw activation, the
+    direction ``S^-1 v`` has a cosine near zero for every natural activation (the
+    inverse amplifies rare directions), so the cosine factor would sit at its clamp and
+    do nothing; in whitened space it measures, as intended, whether the activation
+    points the way the cell's mean does.
+
+    Args:
+        layer: layer key; whitening: (C, C) ``W``; vectors: (N, C) whitened unit
+            directions ``u``, one per image; cossim_pow: n.
+    """
+    inner = direction_cossim(layer, vectors, cossim_pow)
+    w = torch.as_tensor(whitening, dtype=torch.float32)
+
+    def fn(acts):
+        a = acts[layer]
+        return inner({layer: torch.einsum("dc,nc...->nd...", w.to(a.device, a.dtype), a)})
+
+    return Objective(fn, {layer}, f"whitened_direction_cossim({layer}, pow={cossim_pow:g})")
+
+
 def _generators(seeds: np.ndarray, stream: int) -> list[torch.Generator]:
     return [torch.Generator().manual_seed(derive_seed(int(s), stream)) for s in seeds]
 
@@ -50,6 +76,7 @@ def render_icons(
     directions: np.ndarray,
     seeds: np.ndarray,
     *,
+    whitening: Optional[np.ndarray] = None,
     size: int,
     steps: int,
     lr: float,
@@ -67,8 +94,9 @@ def render_icons(
     Args:
         model: the network whose layer the directions live in.
         layer: dotted module name.
-        directions: (M, C) directions (whitened, see
+        directions: (M, C) unit directions in whitened space (``W v / |W v|``, see
             :func:`vischange.atlas.grid.whiten_directions`).
+        whitening: (C, C) whitening matrix ``W``; None for none (identity).
         seeds: (M,) icon seeds (:func:`icon_seed`): initial image and transform draws.
         size, steps, lr, param, redirect_steps: as for channel renders.
         cossim_pow: exponent n of the cosine factor.
@@ -88,7 +116,11 @@ def render_icons(
 
     def run(index: np.ndarray, n_steps: int, show: bool):
         p = make_param(param, len(index), size, generator=_generators(seeds[index], 0), **param_kwargs)
-        objective = direction_cossim(layer, torch.from_numpy(directions[index]), cossim_pow)
+        vectors = torch.from_numpy(directions[index])
+        if whitening is None:
+            objective = direction_cossim(layer, vectors, cossim_pow)
+        else:
+            objective = whitened_direction_cossim(layer, torch.from_numpy(whitening), vectors, cossim_pow)
         return render(
             model, objective, p, steps=n_steps, lr=lr, transforms=transforms,
             redirect_steps=redirect_steps, generator=_generators(seeds[index], 1),

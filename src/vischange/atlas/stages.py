@@ -196,8 +196,7 @@ def _grid_atlas(
         "row": filled.row.to_numpy(np.int64),
         "col": filled.col.to_numpy(np.int64),
         "seed": np.array([icons.icon_seed(seed, atlas_id, r, c) for r, c in zip(filled.row, filled.col)], dtype=np.int64),
-        "vectors": grid.whiten_directions(mean_acts, w) if settings["icons"]["whiten"] else
-        (mean_acts / np.maximum(np.linalg.norm(mean_acts, axis=1, keepdims=True), 1e-12)).astype(np.float32),
+        "vectors": grid.whiten_directions(mean_acts, w),
     }
     return table, cells, todo
 
@@ -218,6 +217,9 @@ def _class_index(names: Sequence[str], name: str, key: str) -> int:
 
 
 def _whitening(col_data: dict, settings: dict) -> np.ndarray:
+    """The network's whitening matrix (uncentred second moment), or the identity."""
+    if not settings["icons"]["whiten"]:
+        return np.eye(col_data["acts"].shape[1])
     return grid.whitening_matrix(col_data["acts"], center=False, ridge=settings["icons"]["whiten_ridge"])
 
 
@@ -414,7 +416,7 @@ def layout_stage(
         todos[net].append(todo)
     for net, parts in todos.items():
         todo = _concat_todo(parts, nets[net]["acts"].shape[1])
-        _save_npz(out_directions[net], **todo)
+        _save_npz(out_directions[net], whitening=_whitening(nets[net], settings).astype(np.float32), **todo)
         log.info("%s %s: %d icons to render", net, layer, len(todo["atlas"]))
 
 
@@ -443,6 +445,7 @@ def icons_stage(
     from ..render.chunk import dataset_color_matrix, save_png
 
     todo = _load_npz(directions)
+    whitening = todo.pop("whitening")
     part = icons.shard_slice(len(todo["atlas"]), shards, shard)
     todo = {k: v[part] for k, v in todo.items()}
     out_dir = Path(out_dir)
@@ -455,7 +458,7 @@ def icons_stage(
         if settings["param"] == "fourier":
             param_kwargs["color_matrix"] = dataset_color_matrix(manifest, settings["size"], seed=seed)
         pictures, values = icons.render_icons(
-            model, layer, todo["vectors"], todo["seed"],
+            model, layer, todo["vectors"], todo["seed"], whitening=whitening,
             size=settings["size"], steps=settings["steps"], lr=settings["lr"], param=settings["param"],
             cossim_pow=settings["cossim_pow"], redirect_steps=settings["redirect_steps"],
             batch_size=settings["batch_size"], device=device, normalize=normalize, param_kwargs=param_kwargs,
