@@ -16,7 +16,8 @@ rule atlas_collect:
     wildcard_constraints:
         layer=_ATLAS_LAYER,
     params:
-        atlas=ATLAS,
+        # Only what collection uses, so that changing the layout does not recollect.
+        atlas={k: ATLAS[k] for k in ("max_images", "batch_size")},
         data=config["data"],
         seed=config["seed"],
         device=config["device"],
