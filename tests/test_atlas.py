@@ -192,6 +192,12 @@ def test_umap_keeps_clusters_apart(umap_runs, clusters):
     assert min(gaps) > 2 * spread
 
 
+def test_identical_vectors_share_one_point(clusters):
+    x, _ = clusters
+    doubled = layout.umap_layout(np.vstack([x, x]), n_neighbors=8, pca=10, seed=3)
+    np.testing.assert_array_equal(doubled[: len(x)], doubled[len(x) :])
+
+
 def test_tiny_sample_sets_get_a_trivial_layout():
     assert layout.umap_layout(np.ones((3, 5))).tolist() == [[0.0, 0.0]] * 3
     assert layout.umap_layout(np.ones((0, 5))).shape == (0, 2)

@@ -60,14 +60,21 @@ def umap_layout(
         n_components: 2 for an atlas, 1 for the two-class comparison's second axis.
 
     Returns:
-        (N, n_components) float64. Fewer than 4 points cannot be embedded: they get the
-        coordinate 0 (one cell), which the caller's normalization maps to the centre.
+        (N, n_components) float64; identical rows get identical coordinates. Fewer than
+        4 distinct points cannot be embedded: they get the coordinate 0 (one cell), which
+        the caller's normalization maps to the centre.
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2:
         raise ValueError(f"expected (N, C) activations, got shape {x.shape}")
+    # Identical vectors (a frozen layer in the comparison atlas gives every image twice)
+    # are embedded once and share the point: UMAP would place copies near each other but
+    # not together, and their zero distances make its neighbour graph depend on how ties
+    # and last-bit rounding fall, which broke run-to-run reproducibility.
+    x, inverse = np.unique(x, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
     if len(x) < MIN_UMAP_POINTS:
-        return np.zeros((len(x), n_components))
+        return np.zeros((len(inverse), n_components))
     if pca and x.shape[1] > pca:
         x = project_pca(x, pca)
     import umap  # slow to import (numba): only where a layout is computed
@@ -86,7 +93,7 @@ def umap_layout(
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
         out = reducer.fit_transform(x.astype(np.float32))
-    return np.asarray(out, dtype=np.float64)
+    return np.asarray(out, dtype=np.float64)[inverse]
 
 
 def pair_layout(
