@@ -27,6 +27,8 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/render.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/atlas_common.smk"
+include: "workflow/rules/atlas.smk"
 # Last: it checks which of the paper's sections the rules above can feed.
 include: "workflow/rules/paper.smk"
 
@@ -61,3 +63,5 @@ rule all:
         # is the separate target `paper`.
         f"{R}/paper/{vpaper.VARIABLES_FILE}",
         [f"{R}/paper/{vpaper.TABLES_DIR}/{name}" for name in vpaper.TABLES],
+        atlas_outputs(),
+        [figure_files(name) for name in ATLAS_FIGURES],

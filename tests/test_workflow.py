@@ -11,8 +11,10 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 import yaml
 
 from vischange import config as vcfg
@@ -107,7 +109,8 @@ def test_output_contract(first_run, config):
     check_comparison(out, config, channels)
 
     logs = first_run / "logs" / config["experiment"]
-    for rule in ("synthetic_data", "pretrain", "finetune", "render_table", "gray_filter", "compare_features", "compare_channels"):
+    for rule in ("synthetic_data", "pretrain", "finetune", "render_table", "gray_filter", "compare_features",
+                 "compare_channels", "atlas_collect", "atlas_layout", "atlas_icons", "atlas_images"):
         assert any((logs / rule).rglob("*.log")), rule
     assert any((first_run / "benchmarks" / config["experiment"] / "finetune").glob("*.tsv"))
 
@@ -116,6 +119,8 @@ FIGURES = (
     "render_pairs", "most_changed", "least_changed", "random_channels",
     "cosine_by_layer", "gram_by_layer", "gray_scores", "gray_counts",
 )
+# The paper's atlas figures (test.yaml names class atlases and pairs, so all four).
+ATLAS_FIGURES = ("atlas_base", "atlas_finetuned", "atlas_compare", "atlas_classes")
 
 
 def check_comparison(out: Path, config: dict, channels: dict) -> None:
@@ -168,6 +173,108 @@ def check_comparison(out: Path, config: dict, channels: dict) -> None:
             assert (out / "figures" / (figure + suffix)).stat().st_size > 1000, figure
 
 
+def _atlas_dirs(config, net, layer):
+    from vischange.atlas.stages import slug
+
+    atlas = config["atlas"]
+    return (
+        [("atlas", Path(net) / layer, atlas["grid_size"])]
+        + [(f"class/{slug(c)}", Path(net) / layer / "class" / slug(c), atlas["class_grid_size"]) for c in atlas["classes"][net]]
+        + [
+            (f"pair/{slug(a)}_vs_{slug(b)}", Path(net) / layer / "pair" / f"{slug(a)}_vs_{slug(b)}", atlas["class_grid_size"])
+            for a, b in atlas["class_pairs"][net]
+        ]
+    )
+
+
+def _read_cells(path):
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def test_atlas_outputs(first_run, config):
+    """Every atlas of every network and the comparison atlas: files, grid arithmetic, icons."""
+    from vischange.atlas.grid import assign_cells
+
+    atlas = config["atlas"]
+    root = first_run / "results" / config["experiment"] / "atlas"
+    n_images = min(atlas["max_images"], len(pd.read_csv(first_run / "results" / config["experiment"] / "data" / f"{atlas['split']}.csv")))
+    assert atlas["layers"], "test.yaml should build at least one atlas"
+    for layer in atlas["layers"]:
+        for net in ("base", "finetuned"):
+            samples = pd.read_csv(root / net / layer / "samples.csv")
+            assert len(samples) == n_images and samples["sample"].tolist() == list(range(n_images))
+            icon_tables = pd.concat(
+                [pd.read_csv(root / net / layer / "icons" / f"{k}.csv") for k in range(atlas["icons"]["shards"])]
+            )
+            assert not icon_tables.duplicated(["atlas", "row", "col"]).any()
+            on_disk = {p.name for p in (root / net / layer / "icons").glob("*/*.png")}
+            assert on_disk == set(icon_tables.file), "icon tables and the PNGs on disk disagree"
+            rendered = set(zip(icon_tables.atlas, icon_tables.row, icon_tables.col))
+            expected = set()
+            for atlas_id, folder, n in _atlas_dirs(config, net, layer):
+                cells = _read_cells(root / folder / "cells.csv")
+                lay = pd.read_csv(root / folder / "layout.csv")
+                assert len(cells) == n * n and sorted(zip(cells.row, cells.col)) == [(r, c) for r in range(n) for c in range(n)]
+                assert cells["count"].sum() == len(lay), "every sample in exactly one cell"
+                assert lay["sample"].is_unique
+                if atlas_id == "atlas":
+                    assert len(lay) == n_images
+                assert lay[["x", "y"]].stack().between(0, 1).all()
+                rows, cols = assign_cells(lay[["x", "y"]].to_numpy(), n)
+                assert (rows == lay.row).all() and (cols == lay.col).all()
+                counted = lay.groupby(["row", "col"]).size()
+                for cell in cells.itertuples():
+                    assert cell.count == counted.get((cell.row, cell.col), 0)
+                assert (cells.filled == (cells["count"] >= atlas["min_count"])).all(), "cells below the minimum are empty"
+                assert (cells.icon.notna() == cells.filled).all()
+                assert cells.loc[~cells.filled, "top_class"].isna().all()
+                expected |= {(atlas_id, r, c) for r, c in zip(cells[cells.filled].row, cells[cells.filled].col)}
+                side = n * atlas["icons"]["size"]
+                with Image.open(root / folder / "icons.png") as grid_image:  # all white if no cell is filled
+                    assert grid_image.size == (side, side)
+                for name in ("atlas.png", "atlas.pdf"):
+                    assert (root / folder / name).stat().st_size > 1000, folder / name
+                info = json.loads((root / folder / "layout.json").read_text())
+                assert info["samples"] == len(lay) and info["filled_cells"] == int(cells.filled.sum())
+            for name in ("density.png", "density.pdf"):
+                assert (root / net / layer / name).stat().st_size > 1000
+            compare = _read_cells(root / "compare" / layer / "cells.csv")
+            expected |= {("compare", r, c) for r, c in zip(compare[compare[f"filled_{net}"]].row, compare[compare[f"filled_{net}"]].col)}
+            assert rendered == expected, "each filled cell gets exactly one icon"
+        compare = _read_cells(root / "compare" / layer / "cells.csv")
+        shared = pd.read_csv(root / "compare" / layer / "layout.csv")
+        assert len(shared) == 2 * n_images
+        assert compare.count_base.sum() == compare.count_finetuned.sum() == n_images
+        assert compare.moved_cosine.dropna().between(-1.0001, 1.0001).all()
+        assert "union" in json.loads((root / "compare" / layer / "layout.json").read_text())["method"]
+        for name in ("atlas.png", "atlas.pdf", "movement.png", "movement.pdf", "icons_base.png", "icons_finetuned.png"):
+            assert (root / "compare" / layer / name).stat().st_size > 1000, name
+
+
+def test_frozen_layer_atlases_agree(first_run, config):
+    """A layer that fine-tuning froze has the same activations in both networks: the same
+    samples, layout and cells, activations that did not move, and the same icons."""
+    out = first_run / "results" / config["experiment"] / "atlas"
+    frozen = [l for l in config["atlas"]["layers"] if not any(l == t or l.startswith(t + ".") for t in config["finetune"]["trainable"])]
+    assert frozen, "test.yaml should build an atlas of a frozen layer as a control"
+    for layer in frozen:
+        base, tuned = _read_cells(out / "base" / layer / "cells.csv"), _read_cells(out / "finetuned" / layer / "cells.csv")
+        pd.testing.assert_frame_equal(base[["row", "col", "count", "filled", "icon"]], tuned[["row", "col", "count", "filled", "icon"]])
+        columns = ["sample", "x", "y", "row", "col"]  # top_class differs: each network's own classes
+        pd.testing.assert_frame_equal(pd.read_csv(out / "base" / layer / "layout.csv")[columns],
+                                      pd.read_csv(out / "finetuned" / layer / "layout.csv")[columns])
+        compare = _read_cells(out / "compare" / layer / "cells.csv")
+        assert (compare.moved_cosine.dropna() > 0.99999).all()
+        assert (compare.moved_distance.dropna() == 0).all() and (compare.same_cell.dropna() == 1).all()
+        assert (compare.count_base == compare.count_finetuned).all()
+        assert compare.icon_base.equals(compare.icon_finetuned)
+        icons = list(base.icon.dropna()) + list(compare.icon_base.dropna())
+        for icon in icons:
+            a = np.asarray(Image.open(next((out / "base" / layer / "icons").glob(f"*/{icon}"))), dtype=int)
+            b = np.asarray(Image.open(next((out / "finetuned" / layer / "icons").glob(f"*/{icon}"))), dtype=int)
+            assert np.abs(a - b).max() <= 1, icon
+
+
 def test_frozen_layer_renders_do_not_change(first_run, config):
     """A layer that fine-tuning froze renders bit-identically in both networks."""
     out = first_run / "results" / config["experiment"]
@@ -213,11 +320,11 @@ def test_report_holds_every_figure(first_run, config):
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (first_run / "report.html").read_text()
     figures = sorted((first_run / "results" / config["experiment"] / "figures").glob("*.png"))
-    assert {p.stem for p in figures} >= set(FIGURES)
+    assert {p.stem for p in figures} >= set(FIGURES + ATLAS_FIGURES)
     for png in figures:
         assert base64.b64encode(png.read_bytes()).decode() in html, f"{png.name} is not in the report"
     # Captions come from workflow/report/*.rst, one per figure.
-    for name in FIGURES:
+    for name in FIGURES + ATLAS_FIGURES:
         caption = (REPO / "workflow/report" / f"{name}.rst").read_text().split()[:6]
         assert " ".join(caption) in " ".join(re.sub(r"<[^>]+>", " ", html).split()), name
 
@@ -244,6 +351,7 @@ def test_paper_inputs_are_declared_outputs(first_run, config):
     assert set(jobs) == {"paper"}, f"the run left paper inputs to build: {set(jobs) - {'paper'}}"
     inputs = jobs["paper"]["input"]
     enabled = {s: str(REPO / "paper" / s) in inputs for s in paper.read_manifest(REPO / "paper", lambda s: False).sections}
+    assert enabled["sections/atlas.qmd"], "the atlas figures are declared outputs, so the atlas section is in"
     reads = paper.read_manifest(REPO / "paper", enabled.get)
     expected = {str(out / "paper" / paper.VARIABLES_FILE)}
     expected |= {str(out / "paper" / t) for t in reads.tables} | {str(out / f) for f in reads.figures}
@@ -305,6 +413,9 @@ BAD = [
         {"data.source": "stanford_dogs", "data.stanford_dogs.images": {"url": "http://127.0.0.1:9/images.tar", "checksum": "md5:123"}},
         "data.stanford_dogs.images.checksum",
     ),
+    ({"atlas.layers": ["layer3.9"]}, "atlas.layers[0]"),
+    ({"atlas.classes.finetuned": ["circle-stripez"]}, "atlas.classes.finetuned[0]"),
+    ({"atlas.grid_size": 0}, "atlas.grid_size"),
 ]
 
 

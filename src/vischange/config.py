@@ -85,6 +85,8 @@ def check_config(config: dict[str, Any]) -> dict[str, int]:
         if wanted != "all" and wanted > count:
             problems.append(f"config key render.channels: {wanted} exceeds the {count} channels of {layer}")
 
+    problems.extend(_atlas_problems(config, probe, check_modules))
+
     base = config["model"]["base"]
     if base["source"] == "file" and not _readable(base["path"]):
         problems.append(f"config key model.base.path: cannot read weights file {base['path']!r}")
@@ -209,6 +211,53 @@ def data_problems(data: dict[str, Any]) -> list[str]:
     names = [spec["name"] for spec in files if spec["name"]]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"config key data.{source}: two files are called {name!r}; each needs its own name")
+    return problems
+
+
+def _atlas_problems(config: dict, probe, check_modules) -> list[str]:
+    """Atlas layers must be modules with (N, C, H, W) outputs; with the synthetic demo the
+    class names of class atlases and pairs are known before any job runs, so check them."""
+    atlas = config.get("atlas", {})
+    problems: list[str] = []
+    layers = check_modules("atlas.layers", atlas.get("layers", []))
+    if layers:
+        shapes: dict[str, tuple] = {}
+        handles = [
+            models.get_module(probe, name).register_forward_hook(
+                lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape))
+            )
+            for name in layers
+        ]
+        try:
+            import torch
+
+            with torch.no_grad():
+                probe(torch.empty(1, 3, config["data"]["image_size"], config["data"]["image_size"], device="meta"))
+        except (ValueError, RuntimeError):
+            pass  # the render-layer check already reports an image size that does not fit
+        finally:
+            for handle in handles:
+                handle.remove()
+        for i, name in enumerate(layers):
+            if name in shapes and len(shapes[name]) != 4:
+                problems.append(f"config key atlas.layers[{i}]: {name} outputs {shapes[name]}, not (N, C, H, W) maps")
+    if config["data"]["source"] == "synthetic":
+        from .datasets import synthetic
+
+        tasks = {"finetuned": config["data"]["synthetic"]["finetune_task"]}
+        if config["model"]["base"]["source"] == "pretrain":  # else the base classes are the weights' own
+            tasks["base"] = config["data"]["synthetic"]["base_task"]
+        for net, task in tasks.items():
+            names = synthetic.class_names(task)
+            for i, name in enumerate(atlas.get("classes", {}).get(net, [])):
+                if name not in names:
+                    problems.append(f"config key atlas.classes.{net}[{i}]: {name!r} is not a class of {task} ({', '.join(names)})")
+            for i, pair in enumerate(atlas.get("class_pairs", {}).get(net, [])):
+                for name in pair:
+                    if name not in names:
+                        problems.append(f"config key atlas.class_pairs.{net}[{i}]: {name!r} is not a class of {task} ({', '.join(names)})")
+                if len(set(pair)) != len(pair):
+                    problems.append(f"config key atlas.class_pairs.{net}[{i}]: the two classes must differ")
     return problems
 
 

@@ -1,0 +1,16 @@
+"""Rule atlas_layout: layouts, grids and icon directions of every atlas of a layer."""
+from pathlib import Path
+
+from vischange.atlas import stages
+from vischange.runtime import start_job
+
+start_job(snakemake)
+stages.layout_stage(
+    {"base": snakemake.input.base, "finetuned": snakemake.input.finetuned},
+    snakemake.input.classes,
+    settings=snakemake.params.atlas,
+    seed=snakemake.params.seed,
+    atlas_root=Path(snakemake.output.base).parents[2],  # atlas/base/{layer}/directions.npz
+    layer=snakemake.wildcards.layer,
+    out_directions={"base": snakemake.output.base, "finetuned": snakemake.output.finetuned},
+)

@@ -1,0 +1,315 @@
+"""Activation atlases: grid arithmetic, whitening, the dot x cos^n objective, UMAP
+reproducibility, attribution, PCA and icon sharding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from PIL import Image
+from torch import nn
+
+from vischange.atlas import collect, grid, icons, layout
+from vischange.render import direction_cossim
+
+# Grid ---------------------------------------------------------------------------------
+
+
+def test_normalize_layout_clips_at_percentiles_and_fills_unit_square():
+    rng = np.random.default_rng(0)
+    xy = rng.normal(size=(1000, 2))
+    xy[0] = [1e6, -1e6]  # an outlier must not squeeze the rest into a corner
+    unit = grid.normalize_layout(xy, (1, 99))
+    assert unit.min() == 0.0 and unit.max() == 1.0
+    assert unit[0].tolist() == [1.0, 0.0]
+    inner = (xy[:, 0] > np.percentile(xy[:, 0], 1)) & (xy[:, 0] < np.percentile(xy[:, 0], 99))
+    assert np.ptp(unit[inner, 0]) > 0.9
+    assert np.all(grid.normalize_layout(np.ones((5, 2))) == 0.5)  # no spread: centre
+
+
+def test_every_sample_lands_in_exactly_one_cell():
+    rng = np.random.default_rng(1)
+    n = 7
+    unit = rng.uniform(size=(2000, 2))
+    # Points on every grid line and on the borders, where off-by-one errors live.
+    lines = np.arange(n + 1) / n
+    unit = np.vstack([unit, np.array([[a, b] for a in lines for b in lines])])
+    rows, cols = grid.assign_cells(unit, n)
+    assert rows.min() >= 0 and cols.min() >= 0 and rows.max() < n and cols.max() < n
+    counts = np.bincount(rows * n + cols, minlength=n * n)
+    assert counts.sum() == len(unit)
+    # Brute force: a point belongs to the cells whose half-open box holds it (closed at
+    # the top/right border); there must be exactly one.
+    for (x, y), r, c in zip(unit, rows, cols):
+        hits = [
+            (rr, cc)
+            for rr in range(n)
+            for cc in range(n)
+            if (cc / n <= x < (cc + 1) / n or (cc == n - 1 and x == 1.0))
+            and (1 - (rr + 1) / n < y <= 1 - rr / n or (rr == n - 1 and y == 0.0))
+        ]
+        assert hits == [(r, c)], (x, y, hits, r, c)
+    top_left = grid.assign_cells(np.array([[0.0, 1.0], [1.0, 0.0]]), n)
+    assert [top_left[0].tolist(), top_left[1].tolist()] == [[0, n - 1], [0, n - 1]]
+    with pytest.raises(ValueError):
+        grid.assign_cells(np.array([[1.2, 0.5]]), n)
+
+
+def test_cells_below_minimum_are_empty_and_means_are_exact():
+    n = 2
+    rows = np.array([0, 0, 0, 1, 1, 0])
+    cols = np.array([0, 0, 0, 1, 1, 1])
+    acts = np.arange(12, dtype=float).reshape(6, 2)
+    attr = np.array([[1, 0, 0], [1, 0, 0], [0, 3, 0], [0, 0, 1], [0, 0, 1], [5, 0, 0]], float)
+    table, mean_acts, mean_attr = grid.cell_table(rows, cols, n, acts, attr, ["a", "b", "c"], min_count=2, top_k=2)
+    assert table[["row", "col"]].values.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
+    assert table["count"].tolist() == [3, 1, 0, 2]
+    assert table["filled"].tolist() == [True, False, False, True]
+    assert table.loc[~table.filled, "top_class"].tolist() == ["", ""]
+    assert table.loc[~table.filled, "top_attribution"].isna().all()
+    assert len(mean_acts) == 2 and len(mean_attr) == 2
+    np.testing.assert_allclose(mean_acts[0], acts[:3].mean(axis=0))
+    np.testing.assert_allclose(mean_acts[1], acts[3:5].mean(axis=0))
+    assert table.loc[0, "top_class"] == "b" and table.loc[0, "top_classes"] == "b;a"
+    assert table.loc[0, "top_attribution"] == pytest.approx(1.0)
+    assert table.loc[3, "top_class"] == "c"
+    assert table["count"].sum() == len(rows)
+
+
+# Whitening ----------------------------------------------------------------------------
+
+
+def _correlated(n=20000, c=6, seed=0):
+    rng = np.random.default_rng(seed)
+    mix = rng.normal(size=(c, c)) * np.array([5.0, 2.0, 1.0, 0.5, 0.1, 0.02])
+    return rng.normal(size=(n, c)) @ mix.T + rng.normal(size=c) * 3
+
+
+def test_whitening_gives_identity_covariance():
+    x = _correlated()
+    w = grid.whitening_matrix(x, center=True, ridge=0.0)
+    z = (x - x.mean(axis=0)) @ w.T
+    np.testing.assert_allclose(np.cov(z.T, bias=True), np.eye(x.shape[1]), atol=1e-8)
+    np.testing.assert_allclose(w, w.T, atol=1e-10)  # ZCA: symmetric
+    # Uncentred (lucid's choice for icons): identity second moment about zero.
+    w0 = grid.whitening_matrix(x, center=False, ridge=0.0)
+    z0 = x @ w0.T
+    np.testing.assert_allclose(z0.T @ z0 / len(z0), np.eye(x.shape[1]), atol=1e-8)
+    # The raw data were far from white.
+    assert np.abs(np.cov(x.T) - np.eye(x.shape[1])).max() > 1
+
+
+def test_whitened_direction_dot_is_inverse_second_moment_dot():
+    x = np.abs(_correlated(seed=3))
+    w = grid.whitening_matrix(x, center=False, ridge=0.0)
+    v = x[:10].mean(axis=0, keepdims=True)
+    u = grid.whiten_directions(v, w)[0].astype(np.float64)
+    assert np.linalg.norm(u) == pytest.approx(1.0, abs=1e-6)
+    # dot(W a, u) is proportional to a . S^-1 v for every activation a.
+    want = x[:50] @ np.linalg.solve(x.T @ x / len(x), v[0])
+    got = (x[:50] @ w.T) @ u
+    np.testing.assert_allclose(got / got[0], want / want[0], rtol=1e-4)
+    # The objective on raw activations equals dot x cos^n on whitened ones.
+    a = torch.from_numpy(x[:4]).float().view(4, -1, 1, 1)
+    ut = torch.from_numpy(np.tile(u, (4, 1))).float()
+    value = icons.whitened_direction_cossim("L", torch.from_numpy(w), ut, 2.0)({"L": a})
+    ref = direction_cossim("L", ut, 2.0)({"L": torch.from_numpy(x[:4] @ w.T).float().view(4, -1, 1, 1)})
+    torch.testing.assert_close(value, ref, rtol=1e-4, atol=1e-6)
+    eye = icons.whitened_direction_cossim("L", torch.eye(x.shape[1]), ut, 2.0)({"L": a})
+    torch.testing.assert_close(eye, direction_cossim("L", ut, 2.0)({"L": a}))
+    # A dead channel (never fires) needs the ridge.
+    dead = np.column_stack([x, np.zeros(len(x))])
+    with pytest.raises(ValueError):
+        grid.whitening_matrix(dead, ridge=0.0)
+    assert np.isfinite(grid.whitening_matrix(dead, ridge=1e-3)).all()
+
+
+# The dot x cos^n objective ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("power", [0.0, 1.0, 4.0])
+def test_dot_cos_objective_gradient(power):
+    """d/da [ (a.v) cos^n ] = cos^n [ (n+1) v - n (a.v) a / |a|^2 ]  (|v| = 1), and an
+    ascent step turns the activation towards v."""
+    torch.manual_seed(0)
+    c = 8
+    v = torch.nn.functional.normalize(torch.randn(c), dim=0)
+    a = (0.7 * v + 0.5 * torch.nn.functional.normalize(torch.randn(c), dim=0)).double()
+    a.requires_grad_(True)
+    acts = {"L": a.view(1, c, 1, 1)}
+    value = direction_cossim("L", v[None].double(), cossim_pow=power)(acts)
+    (grad,) = torch.autograd.grad(value.sum(), a)
+    a0, vd = a.detach(), v.double()
+    dot = a0 @ vd
+    cos = dot / a0.norm()
+    assert cos > 0.1  # the objective clamps the cosine below at 0.1
+    want = cos**power * ((power + 1) * vd - power * dot * a0 / a0.norm() ** 2)
+    torch.testing.assert_close(grad, want, rtol=1e-4, atol=1e-6)
+    stepped = a0 + 1e-2 * grad
+    assert stepped @ vd / stepped.norm() >= cos - 1e-12
+    if power > 0:
+        # Grows along v, and the part orthogonal to v shrinks: the gradient has a
+        # component against the activation's off-direction part.
+        off = a0 - dot * vd
+        assert grad @ vd > 0 and grad @ off < 0
+        assert stepped @ vd / stepped.norm() > cos
+    # Parallel activation: the gradient points along v.
+    par = (2.0 * v).double().requires_grad_(True)
+    (g2,) = torch.autograd.grad(direction_cossim("L", v[None].double(), power)({"L": par.view(1, c, 1, 1)}).sum(), par)
+    assert torch.nn.functional.cosine_similarity(g2, vd, dim=0) > 1 - 1e-5
+
+
+# Layout -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def clusters():
+    rng = np.random.default_rng(0)
+    centres = np.abs(rng.normal(size=(3, 20))) * 3
+    x = np.vstack([np.abs(c + rng.normal(scale=0.3, size=(25, 20))) for c in centres])
+    return x, np.repeat(np.arange(3), 25)
+
+
+@pytest.fixture(scope="module")
+def umap_runs(clusters):
+    x, _ = clusters
+    kw = dict(n_neighbors=8, min_dist=0.1, pca=10)
+    return layout.umap_layout(x, seed=3, **kw), layout.umap_layout(x, seed=3, **kw), layout.umap_layout(x, seed=4, **kw)
+
+
+def test_umap_is_reproducible_with_a_fixed_seed(umap_runs):
+    first, again, other = umap_runs
+    assert first.shape == (75, 2)
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
+
+
+def test_umap_keeps_clusters_apart(umap_runs, clusters):
+    emb, labels = umap_runs[0], clusters[1]
+    centroids = np.stack([emb[labels == k].mean(axis=0) for k in range(3)])
+    spread = max(np.linalg.norm(emb[labels == k] - centroids[k], axis=1).mean() for k in range(3))
+    gaps = [np.linalg.norm(centroids[i] - centroids[j]) for i in range(3) for j in range(i + 1, 3)]
+    assert min(gaps) > 2 * spread
+
+
+def test_identical_vectors_share_one_point(clusters):
+    x, _ = clusters
+    doubled = layout.umap_layout(np.vstack([x, x]), n_neighbors=8, pca=10, seed=3)
+    np.testing.assert_array_equal(doubled[: len(x)], doubled[len(x) :])
+
+
+def test_tiny_sample_sets_get_a_trivial_layout():
+    assert layout.umap_layout(np.ones((3, 5))).tolist() == [[0.0, 0.0]] * 3
+    assert layout.umap_layout(np.ones((0, 5))).shape == (0, 2)
+
+
+def test_uncentred_pca_preserves_dot_products_in_full_rank():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 6))
+    p = layout.project_pca(x, 6)
+    np.testing.assert_allclose(p @ p.T, x @ x.T, atol=1e-9)
+    p2 = layout.project_pca(x, 2)
+    assert p2.shape == (50, 2)
+    assert (p2**2).sum(axis=0)[0] >= (p2**2).sum(axis=0)[1]  # leading axis first
+
+
+# Collection ---------------------------------------------------------------------------
+
+
+def test_attribution_is_gradient_times_activation_for_every_class():
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=5).eval()
+    x = torch.randn(3, 3, 64, 64)
+    positions = torch.tensor([[0, 2], [1, 0], [3, 3]])
+    acts, attr = collect.activations_and_attributions(model, "layer3.1", x, positions)
+    assert acts.shape == (3, 256) and attr.shape == (3, 5)
+    # Reference: one backward pass per class.
+    store = {}
+    handle = model.layer3[1].register_forward_hook(lambda m, i, o: store.__setitem__("out", o))
+    logits = model(x)
+    handle.remove()
+    out, idx = store["out"], torch.arange(3)
+    picked = out[idx, :, positions[:, 0], positions[:, 1]]
+    torch.testing.assert_close(acts, picked.detach())
+    want = []
+    for k in range(5):
+        (g,) = torch.autograd.grad(logits[:, k].sum(), out, retain_graph=True)
+        want.append((g[idx, :, positions[:, 0], positions[:, 1]] * picked).sum(dim=1))
+    torch.testing.assert_close(attr, torch.stack(want, dim=1).detach(), rtol=1e-4, atol=1e-5)
+
+
+def test_images_and_positions_are_seeded_and_network_independent():
+    assert collect.pick_images(10, 20, 0).tolist() == list(range(10))
+    picks = collect.pick_images(100, 10, 5)
+    assert len(picks) == 10 and np.all(np.diff(picks) > 0)
+    np.testing.assert_array_equal(picks, collect.pick_images(100, 10, 5))
+    pos = collect.draw_positions(500, 4, 3, 7)
+    np.testing.assert_array_equal(pos, collect.draw_positions(500, 4, 3, 7))
+    assert pos[:, 0].max() == 3 and pos[:, 1].max() == 2 and pos.min() == 0
+
+
+def test_collect_matches_direct_call_in_batches():
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=4).eval()
+    x = torch.randn(5, 3, 32, 32)
+    batches = [(x[:2], range(0, 2)), (x[2:], range(2, 5))]
+    out = collect.collect(model, "layer2.1", batches, 5, seed=1, device=torch.device("cpu"), progress=False)
+    assert out["acts"].shape == (5, 128) and out["attributions"].shape == (5, 4)
+    assert out["map_shape"].tolist() == [4, 4]
+    acts, attr = collect.activations_and_attributions(model, "layer2.1", x, torch.from_numpy(out["positions"]))
+    np.testing.assert_allclose(out["acts"], acts.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["attributions"], attr.numpy(), rtol=1e-4, atol=1e-5)
+
+
+# Icons --------------------------------------------------------------------------------
+
+
+def test_shards_cover_every_icon_once():
+    for n_items in (0, 1, 7, 100):
+        for shards in (1, 2, 3, 8):
+            parts = [range(n_items)[icons.shard_slice(n_items, shards, k)] for k in range(shards)]
+            assert [i for p in parts for i in p] == list(range(n_items))
+            assert max(map(len, parts)) - min(map(len, parts)) <= 1
+
+
+def test_icon_seeds_depend_on_atlas_and_cell_only():
+    assert icons.icon_seed(0, "compare", 1, 2) == icons.icon_seed(0, "compare", 1, 2)
+    assert len({icons.icon_seed(0, a, r, c) for a in ("atlas", "compare") for r in range(3) for c in range(3)}) == 18
+
+
+def test_render_icons_follow_their_directions():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 4, 3, padding=1)).eval()
+    directions = np.eye(4, dtype=np.float32)[:3]
+    seeds = np.array([icons.icon_seed(0, "atlas", 0, c) for c in range(3)])
+    kw = dict(size=16, steps=30, lr=0.1, param="fourier", cossim_pow=2.0, redirect_steps=0,
+              device=torch.device("cpu"), progress=False)
+    images, values = icons.render_icons(model, "2", directions, seeds, batch_size=None, **kw)
+    assert images.shape == (3, 3, 16, 16) and 0 <= images.min() and images.max() <= 1
+    again, _ = icons.render_icons(model, "2", directions, seeds, batch_size=None, **kw)
+    torch.testing.assert_close(images, again, rtol=0, atol=0)
+    # Each direction is served best by its own icon: score every icon under every direction.
+    with torch.no_grad():
+        out = model(images)
+        score = torch.stack(
+            [direction_cossim("L", torch.from_numpy(directions[j])[None], 2.0)({"L": out}) for j in range(3)], dim=1
+        )  # score[i, j]: icon i under direction j
+    assert torch.all(score.argmax(dim=0) == torch.arange(3)), score
+    assert np.all(values > 0)
+
+
+def test_panels_figure_draws_each_grid_and_rejects_mismatched_titles(tmp_path):
+    from vischange.atlas import images
+
+    red = np.zeros((20, 20, 3), np.uint8)
+    red[..., 0] = 255
+    out = [tmp_path / "panels.png", tmp_path / "panels.pdf"]
+    images.panels_figure([red, 255 - red, red], ["a", "b", "c"], "three panels", out, columns=2)
+    picture = np.asarray(Image.open(out[0]).convert("RGB")).astype(int)
+    # Red and cyan panels both appear; the empty fourth axis leaves no grid behind.
+    assert ((picture[..., 0] > 200) & (picture[..., 1] < 60)).sum() > 100
+    assert ((picture[..., 0] < 60) & (picture[..., 1] > 200)).sum() > 100
+    assert out[1].stat().st_size > 1000
+    with pytest.raises(ValueError, match="one title per canvas"):
+        images.panels_figure([red], ["a", "b"], "x", out)

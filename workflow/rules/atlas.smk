@@ -1,0 +1,140 @@
+# Activation atlases of each network, and the comparison atlas of the two (src/vischange/atlas/).
+# collect (per network; GPU) -> layout (per layer: both networks and their shared layout)
+# -> icons (per network, in shards; GPU) -> images (per layer).
+# Paths: results/{experiment}/atlas/{net}/{layer}/ and atlas/compare/{layer}/.
+# Names and path helpers: atlas_common.smk.
+
+
+rule atlas_collect:
+    """One activation vector per image (random position) and its attribution to every class."""
+    input:
+        model=f"{R}/models/{{net}}.pt",
+        manifest=f"{R}/data/{ATLAS['split']}.csv",
+    output:
+        npz=f"{A}/{{net}}/{{layer}}/activations.npz",
+        samples=f"{A}/{{net}}/{{layer}}/samples.csv",
+    wildcard_constraints:
+        layer=_ATLAS_LAYER,
+    params:
+        # Only what collection uses, so that changing the layout does not recollect.
+        atlas={k: ATLAS[k] for k in ("max_images", "batch_size")},
+        data=config["data"],
+        seed=config["seed"],
+        device=config["device"],
+    threads: 4
+    resources:
+        gpu=1,
+    log:
+        f"{LOGS}/atlas_collect/{{net}}/{{layer}}.log",
+    benchmark:
+        f"{BENCH}/atlas_collect/{{net}}/{{layer}}.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/atlas_collect.py"
+
+
+rule atlas_layout:
+    """UMAP layouts and grids of a layer: each network's atlas, class atlases, class pairs, and the
+    comparison atlas (one layout of both networks' activations); the icons each network renders."""
+    input:
+        base=f"{A}/base/{{layer}}/activations.npz",
+        finetuned=f"{A}/finetuned/{{layer}}/activations.npz",
+        classes=f"{R}/data/classes.txt",
+    output:
+        tables=atlas_tables("{layer}"),
+        base=f"{A}/base/{{layer}}/directions.npz",
+        finetuned=f"{A}/finetuned/{{layer}}/directions.npz",
+    wildcard_constraints:
+        layer=_ATLAS_LAYER,
+    params:
+        atlas=ATLAS,
+        seed=config["seed"],
+    threads: 1
+    log:
+        f"{LOGS}/atlas_layout/{{layer}}.log",
+    benchmark:
+        f"{BENCH}/atlas_layout/{{layer}}.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/atlas_layout.py"
+
+
+rule atlas_icons:
+    """Render one shard of a network's icons (its own atlases and its half of the comparison atlas)."""
+    input:
+        model=f"{R}/models/{{net}}.pt",
+        manifest=f"{R}/data/train.csv",
+        directions=f"{A}/{{net}}/{{layer}}/directions.npz",
+    output:
+        table=f"{A}/{{net}}/{{layer}}/icons/{{shard}}.csv",
+        icons=directory(f"{A}/{{net}}/{{layer}}/icons/{{shard}}"),
+    wildcard_constraints:
+        layer=_ATLAS_LAYER,
+        shard=r"\d+",
+    params:
+        icons=ATLAS["icons"],
+        shards=len(ATLAS_SHARDS),
+        seed=config["seed"],
+        device=config["device"],
+    threads: 4
+    resources:
+        gpu=1,
+    log:
+        f"{LOGS}/atlas_icons/{{net}}/{{layer}}/{{shard}}.log",
+    benchmark:
+        f"{BENCH}/atlas_icons/{{net}}/{{layer}}/{{shard}}.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/atlas_icons.py"
+
+
+rule atlas_images:
+    """Icon grids, labelled atlases, density views, and the comparison atlas with its movement maps."""
+    input:
+        tables=atlas_tables("{layer}"),
+        base=expand(f"{A}/base/{{{{layer}}}}/icons/{{shard}}.csv", shard=ATLAS_SHARDS),
+        finetuned=expand(f"{A}/finetuned/{{{{layer}}}}/icons/{{shard}}.csv", shard=ATLAS_SHARDS),
+    output:
+        atlas_images("{layer}"),
+    wildcard_constraints:
+        layer=_ATLAS_LAYER,
+    params:
+        atlas=ATLAS,
+    localrule: True
+    log:
+        f"{LOGS}/atlas_images/{{layer}}.log",
+    benchmark:
+        f"{BENCH}/atlas_images/{{layer}}.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/atlas_images.py"
+
+
+if ATLAS_FIGURES:
+
+    rule atlas_figures:
+        """The paper's atlas figures of the last atlas layer: each network's atlas, the comparison atlas, class atlases."""
+        input:
+            images=atlas_images(ATLAS_PAPER_LAYER),
+            cells=f"{A}/compare/{ATLAS_PAPER_LAYER}/cells.csv",
+        output:
+            **{
+                name.removeprefix("atlas_"): report_figure(name, "Activation atlases")
+                for name in ATLAS_FIGURES
+            },
+        params:
+            atlas=ATLAS,
+            layer=ATLAS_PAPER_LAYER,
+        localrule: True
+        log:
+            f"{LOGS}/atlas_figures/atlas_figures.log",
+        benchmark:
+            f"{BENCH}/atlas_figures/atlas_figures.tsv"
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/atlas_figures.py"

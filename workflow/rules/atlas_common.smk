@@ -1,0 +1,61 @@
+# Shared names and path helpers of the atlas rules (workflow/rules/atlas.smk).
+
+ATLAS = config["atlas"]
+ATLAS_LAYERS = ATLAS["layers"]
+ATLAS_SHARDS = list(range(ATLAS["icons"]["shards"]))
+A = f"{R}/atlas"
+_ATLAS_LAYER = "|".join(re.escape(layer) for layer in ATLAS_LAYERS) or "(?!)"
+
+
+def atlas_slug(name):
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", str(name)).strip("_")
+
+
+def atlas_net_dirs(net, layer):
+    """The folders of one network's atlases: the main one, class atlases, class pairs."""
+    d = f"{A}/{net}/{layer}"
+    return (
+        [d]
+        + [f"{d}/class/{atlas_slug(c)}" for c in ATLAS["classes"][net]]
+        + [f"{d}/pair/{atlas_slug(a)}_vs_{atlas_slug(b)}" for a, b in ATLAS["class_pairs"][net]]
+    )
+
+
+def atlas_outputs(layer=None):
+    """Final outputs of every atlas of `layer` (default: of every atlas layer)."""
+    out = []
+    for layer in ATLAS_LAYERS if layer is None else [layer]:
+        for net in NETS:
+            for d in atlas_net_dirs(net, layer):
+                out += [f"{d}/cells.csv", f"{d}/icons.png", f"{d}/atlas.png", f"{d}/atlas.pdf"]
+            out += [f"{A}/{net}/{layer}/density.png", f"{A}/{net}/{layer}/density.pdf"]
+        c = f"{A}/compare/{layer}"
+        out += [f"{c}/cells.csv", f"{c}/atlas.png", f"{c}/atlas.pdf", f"{c}/movement.png", f"{c}/movement.pdf"]
+        out += [f"{c}/icons_{net}.png" for net in NETS]
+    return out
+
+
+def atlas_tables(layer):
+    """Tables the layout job of a layer writes: every atlas of both networks, and the comparison."""
+    out = [
+        f"{d}/{name}"
+        for net in NETS
+        for d in atlas_net_dirs(net, layer)
+        for name in ("layout.csv", "cells.csv", "layout.json")
+    ]
+    return out + [f"{A}/compare/{layer}/{name}" for name in ("layout.csv", "cells.csv", "layout.json")]
+
+
+def atlas_images(layer):
+    """Images the image job of a layer draws."""
+    return [p for p in atlas_outputs(layer) if not p.endswith(".csv")]
+
+
+# The paper's atlas figures (figures/atlas_*.{png,pdf}) show the last atlas layer.
+ATLAS_PAPER_LAYER = ATLAS_LAYERS[-1] if ATLAS_LAYERS else None
+ATLAS_FIGURES = (
+    ["atlas_base", "atlas_finetuned", "atlas_compare"]
+    + (["atlas_classes"] if any(ATLAS["classes"].values()) or any(ATLAS["class_pairs"].values()) else [])
+    if ATLAS_PAPER_LAYER
+    else []
+)
