@@ -27,6 +27,8 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/render.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/attribution.smk"
+include: "workflow/rules/topmaps.smk"
 
 
 rule all:
@@ -38,6 +40,16 @@ rule all:
         f"{R}/compare/gram.csv",
         f"{R}/compare/layers.csv",
         f"{R}/compare/summary.json",
+        expand(
+            f"{R}/topmaps/{{net}}/{{name}}",
+            net=NETS,
+            name=["top_maps.csv", "detector.csv", "lists.png", "lists.pdf"],
+        ),
+        expand(
+            f"{R}/attribution/{{net}}/{{name}}",
+            net=NETS,
+            name=["attributions.csv", "embedding.csv", "confusion.csv"],
+        ),
         [
             figure_files(name)
             for name in (

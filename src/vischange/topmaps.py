@@ -113,7 +113,7 @@ def top_maps_table(class_maps: pd.DataFrame, class_names: Sequence[str]) -> pd.D
     """The kept top maps: label, class, rank (1-based among the kept), map, count, frequency, mean_activation."""
     kept = class_maps[~class_maps["shared"].astype(bool)].sort_values(["label", "rank"]).copy()
     kept["rank"] = kept.groupby("label").cumcount() + 1
-    kept.insert(1, "class", [class_names[int(l)] for l in kept["label"]])
+    kept["class"] = [class_names[int(l)] for l in kept["label"]]
     return kept[["label", "class", "rank", "map", "count", "frequency", "mean_activation"]].reset_index(drop=True)
 
 
@@ -625,7 +625,7 @@ def draw_lists(cmaps: pd.DataFrame, names: Sequence[str], shown: Sequence[int], 
     plots = _plt()
     n2 = int(cmaps["rank"].max()) if len(cmaps) else 1
     fig = plots.plt.figure(figsize=(max(6.0, 0.42 * n2 + 1.8), 2.2 + 0.38 * len(shown)))
-    grid = fig.add_gridspec(2, 1, height_ratios=[1.6, 0.38 * max(1, len(shown))], hspace=0.45)
+    grid = fig.add_gridspec(2, 1, height_ratios=[1.6, 0.38 * max(1, len(shown))], hspace=1.1 if len(names) <= 30 else 0.45)
     ax = fig.add_subplot(grid[0])
     kept = cmaps[~cmaps["shared"].astype(bool)].groupby("label").size().reindex(range(len(names)), fill_value=0)
     listed = cmaps.groupby("label").size().reindex(range(len(names)), fill_value=0)
