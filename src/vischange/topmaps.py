@@ -766,7 +766,7 @@ def draw_sums(sums: np.ndarray, labels: np.ndarray, detector: pd.DataFrame, name
         else:
             ax.scatter(np.arange(len(order)), sums[order, k], s=6, c=[colours[int(l)] for l in labels[order]])
             ax.axhline(row["threshold"], color="black", linestyle="--", linewidth=0.8)
-        ax.set_title(f"top maps of {names[k]} ({int(row['n_maps'])}); test AUC {row['test_auc']:.2f}", fontsize=6.5)
+        ax.set_title(f"top maps of {names[k]} ({int(row['n_maps'])} maps); test AUC {row['test_auc']:.2f}", fontsize=6.5)
         ax.tick_params(labelsize=6)
         ax.set_xlabel("test image (by true class)", fontsize=6)
         ax.set_ylabel("summed activation", fontsize=6)
