@@ -186,7 +186,8 @@ def check_topmaps_and_attribution(out: Path, config: dict) -> None:
         # each image's maps are its most active ones, in order
         first = image_maps[image_maps.path == image_maps.path.iloc[0]]
         row = acts[f"{top['split']}_acts"][0]
-        assert first.activation.is_monotonic_decreasing and first.activation.iloc[-1] >= np.sort(row)[-top["n_per_image"]]
+        assert first["map"].tolist() == np.argsort(-row, kind="stable")[: top["n_per_image"]].tolist()
+        assert first.activation.to_numpy() == pytest.approx(row[first["map"]], rel=1e-5)
         class_maps = pd.read_csv(folder / "class_maps.csv", keep_default_na=False)
         assert class_maps.groupby("label").size().max() <= top["n_per_class"]
         assert class_maps.frequency.between(0, 1).all() and (class_maps["count"] >= 1).all()

@@ -211,7 +211,7 @@ def saliency(task: nn.Module, images: Tensor, targets: Sequence[int]) -> Tensor:
     from captum.attr import Saliency
 
     x = images.clone().requires_grad_(True)
-    attr = Saliency(task).attribute(x, target=torch.as_tensor(list(targets)), abs=True)
+    attr = Saliency(task).attribute(x, target=[int(t) for t in targets], abs=True)
     return attr.detach().amax(1).cpu()
 
 
@@ -224,7 +224,7 @@ def grad_cam(task: TaskModel, layer: str, images: Tensor, targets: Sequence[int]
 
     module = models.get_module(task.net, layer)
     x = images.clone().requires_grad_(True)
-    cam = LayerGradCam(task, module).attribute(x, target=torch.as_tensor(list(targets)), relu_attributions=True)
+    cam = LayerGradCam(task, module).attribute(x, target=[int(t) for t in targets], relu_attributions=True)
     cam = LayerAttribution.interpolate(cam.detach(), tuple(images.shape[-2:]), interpolate_mode="bilinear")
     return cam[:, 0].clamp_min(0).cpu()
 
