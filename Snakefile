@@ -29,6 +29,8 @@ include: "workflow/rules/compare.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/atlas_common.smk"
 include: "workflow/rules/atlas.smk"
+include: "workflow/rules/attribution.smk"
+include: "workflow/rules/topmaps.smk"
 # Last: it checks which of the paper's sections the rules above can feed.
 include: "workflow/rules/paper.smk"
 
@@ -46,6 +48,16 @@ rule all:
         f"{R}/compare/gram.csv",
         f"{R}/compare/layers.csv",
         f"{R}/compare/summary.json",
+        expand(
+            f"{R}/topmaps/{{net}}/{{name}}",
+            net=NETS,
+            name=["top_maps.csv", "detector.csv", "lists.png", "lists.pdf"],
+        ),
+        expand(
+            f"{R}/attribution/{{net}}/{{name}}",
+            net=NETS,
+            name=["attributions.csv", "embedding.csv", "confusion.csv"],
+        ),
         [
             figure_files(name)
             for name in (
@@ -65,3 +77,4 @@ rule all:
         [f"{R}/paper/{vpaper.TABLES_DIR}/{name}" for name in vpaper.TABLES],
         atlas_outputs(),
         [figure_files(name) for name in ATLAS_FIGURES],
+        [figure_files(name) for name in ("topmaps", "topmaps_separation", "attribution", "decision_boundary")],

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from PIL import Image
 from torch import nn
 
 from vischange.atlas import collect, grid, icons, layout
@@ -298,18 +297,3 @@ def test_render_icons_follow_their_directions():
     assert torch.all(score.argmax(dim=0) == torch.arange(3)), score
     assert np.all(values > 0)
 
-
-def test_panels_figure_draws_each_grid_and_rejects_mismatched_titles(tmp_path):
-    from vischange.atlas import images
-
-    red = np.zeros((20, 20, 3), np.uint8)
-    red[..., 0] = 255
-    out = [tmp_path / "panels.png", tmp_path / "panels.pdf"]
-    images.panels_figure([red, 255 - red, red], ["a", "b", "c"], "three panels", out, columns=2)
-    picture = np.asarray(Image.open(out[0]).convert("RGB")).astype(int)
-    # Red and cyan panels both appear; the empty fourth axis leaves no grid behind.
-    assert ((picture[..., 0] > 200) & (picture[..., 1] < 60)).sum() > 100
-    assert ((picture[..., 0] < 60) & (picture[..., 1] > 200)).sum() > 100
-    assert out[1].stat().st_size > 1000
-    with pytest.raises(ValueError, match="one title per canvas"):
-        images.panels_figure([red], ["a", "b"], "x", out)

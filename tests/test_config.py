@@ -88,6 +88,15 @@ def checked(**changes) -> dict:
         ({"compare.embedding": "resnet50", "compare.embedding_path": "/no/w.pt"}, "compare.embedding_path", "cannot read"),
         ({"compare.gram_layers": ["conv1", "layer9.9"]}, "compare.gram_layers[1]", "layer9.9"),
         ({"compare.embedding": "vgg11"}, "compare.gram_layers", "compare.gram_layers"),
+        ({"topmaps.layer": "layer9"}, "topmaps.layer", "layer9"),
+        ({"topmaps.n_per_image": 513}, "topmaps.n_per_image", "exceeds the 512 feature maps of layer4"),
+        ({"topmaps.n_per_class": 600}, "topmaps.n_per_class", "exceeds"),
+        ({"topmaps.classes": ["circle-dots", "zebra"]}, "topmaps.classes[1]", "'zebra' is not a class"),
+        ({"topmaps.map_class": "zebra"}, "topmaps.map_class", "circle-stripes"),
+        ({"topmaps.image": 18}, "topmaps.image", "the test split has 18 images"),
+        ({"attribution.image": 99}, "attribution.image", "out of range"),
+        ({"attribution.layers": ["conv1", "layer5"]}, "attribution.layers[1]", "layer5"),
+        ({"attribution.layer": "fc.x"}, "attribution.layer", "fc.x"),
     ],
 )
 def test_model_checks_name_the_key(changes, key, words):
@@ -127,3 +136,20 @@ def test_embedding_network_settings():
     assert defaults["embedding"] == "base" and defaults["gram_layers"] is None
     assert defaults["gray"] == {"min_jump": 5, "fallback_threshold": 100}
     assert defaults["noise_percentile"] == 5
+
+
+def test_analysis_checks_accept_valid_names_and_read_a_prepared_run(tmp_path, monkeypatch):
+    vcfg.check_config(checked(**{"topmaps.classes": ["square-checker"], "topmaps.map_class": "circle-dots", "topmaps.image": 17}))
+    # Stanford data: class names and test images are known once an earlier run prepared them.
+    config = checked(**{"data.source": "stanford_cars", "data.stanford_cars.directory": str(tmp_path),
+                        "model.base.source": "torchvision", "topmaps.classes": ["Audi"], "topmaps.image": 2})
+    monkeypatch.chdir(tmp_path)
+    assert vcfg.task_classes(config) is None and vcfg.count_test_images(config) is None
+    vcfg.check_config(config)  # unknown yet: the jobs check them
+    prepared = tmp_path / "results" / config["experiment"] / "data"
+    prepared.mkdir(parents=True)
+    (prepared / "classes.txt").write_text("BMW\nVolvo\n")
+    (prepared / "test.csv").write_text("path,label\na.jpg,0\nb.jpg,1\n")
+    with pytest.raises(vcfg.ConfigError) as info:
+        vcfg.check_config(config)
+    assert {p.split(":")[0] for p in info.value.problems} == {"config key topmaps.classes[0]", "config key topmaps.image"}

@@ -77,3 +77,17 @@ def test_figures_are_byte_identical_on_rerun(tables, tmp_path):
         plots.cosine_by_layer(tables["channels"], tables["layers"], [tmp_path / f"c{k}.png", tmp_path / f"c{k}.pdf"])
     assert (tmp_path / "c1.png").read_bytes() == (tmp_path / "c2.png").read_bytes()
     assert (tmp_path / "c1.pdf").read_bytes() == (tmp_path / "c2.pdf").read_bytes()
+
+
+def test_image_panels_draws_each_grid_and_rejects_mismatched_titles(tmp_path):
+    red = np.zeros((20, 20, 3), np.uint8)
+    red[..., 0] = 255
+    out = [tmp_path / "panels.png", tmp_path / "panels.pdf"]
+    plots.image_panels([red, 255 - red, red], ["a", "b", "c"], "three panels", out, columns=2)
+    picture = np.asarray(Image.open(out[0]).convert("RGB")).astype(int)
+    # Red and cyan panels both appear; the empty fourth axis leaves no grid behind.
+    assert ((picture[..., 0] > 200) & (picture[..., 1] < 60)).sum() > 100
+    assert ((picture[..., 0] < 60) & (picture[..., 1] > 200)).sum() > 100
+    assert out[1].stat().st_size > 1000
+    with pytest.raises(ValueError, match="one title per canvas"):
+        plots.image_panels([red], ["a", "b"], "x", out)

@@ -21,7 +21,9 @@ from .stanford_fixtures import DOG_BREEDS, add_bytes, jpeg_bytes, make_cars_devk
 
 pytestmark = pytest.mark.workflow
 
-GPU_RULE = re.compile(r"^(pretrain|finetune|render_.*_chunk\d+|render_examples_.*|compare_features)$")
+GPU_RULE = re.compile(
+    r"^(pretrain|finetune|render_.*_chunk\d+|render_examples_.*|compare_features|task_head|attribution|topmaps_scan|topmaps_render|atlas_collect|atlas_icons)$"
+)
 CHUNK_RULE = re.compile(r"^render_.*_chunk\d+$")
 
 # Which rules Snakemake would keep on the submitting machine: a dry run does not say
@@ -65,6 +67,11 @@ def test_real_configs_plan_the_whole_study_without_data(tmp_path, name, download
     cfg = yaml.safe_load(configfile.read_text())
     assert counts["download"] == downloads
     for rule in ("stanford_data", "base_weights", "finetune", "compare_channels", "figure_render_pairs"):
+        assert counts[rule] == 1, rule
+    for rule in ("task_head", "attribution", "topmaps_scan", "topmaps_render", "topmaps_summary", "atlas_collect"):
+        assert counts[rule] == 2, rule  # one per network
+    assert counts["atlas_icons"] == 2 * cfg["atlas"]["icons"]["shards"]
+    for rule in ("atlas_layout", "atlas_images", "atlas_figures"):
         assert counts[rule] == 1, rule
     # Every channel of the four fine-tuned blocks, in both networks.
     per_net = sum(-(-c // cfg["render"]["chunk_size"]) for c in (1024, 2048, 2048, 2048))

@@ -107,6 +107,7 @@ def test_output_contract(first_run, config):
     assert quality.own_channel_fraction.between(0, 1).all()
 
     check_comparison(out, config, channels)
+    check_topmaps_and_attribution(out, config)
 
     logs = first_run / "logs" / config["experiment"]
     for rule in ("synthetic_data", "pretrain", "finetune", "render_table", "gray_filter", "compare_features",
@@ -121,6 +122,8 @@ FIGURES = (
 )
 # The paper's atlas figures (test.yaml names class atlases and pairs, so all four).
 ATLAS_FIGURES = ("atlas_base", "atlas_finetuned", "atlas_compare", "atlas_classes")
+# The paper's top-map and attribution figures: both networks' per-network figures side by side.
+PANEL_FIGURES = ("topmaps", "topmaps_separation", "attribution", "decision_boundary")
 
 
 def check_comparison(out: Path, config: dict, channels: dict) -> None:
@@ -275,6 +278,77 @@ def test_frozen_layer_atlases_agree(first_run, config):
             assert np.abs(a - b).max() <= 1, icon
 
 
+TOPMAP_FIGURES = ("lists", "renders", "one_image", "map_images", "class_sums", "detector")
+ATTRIBUTION_FIGURES = ("filters", "feature_maps", "saliency_gradcam", "embedding", "confusion")
+
+
+def check_topmaps_and_attribution(out: Path, config: dict) -> None:
+    """Top maps and attribution views of both networks: selection rules, detector ranges, figures."""
+    import numpy as np
+
+    top, att = config["topmaps"], config["attribution"]
+    names = (out / "data/classes.txt").read_text().split()
+    splits = {s: pd.read_csv(out / f"data/{s}.csv") for s in ("train", "val", "test")}
+    for net in ("base", "finetuned"):
+        folder = out / "topmaps" / net
+        acts = np.load(folder / "activations.npz")
+        for split, frame in splits.items():
+            assert acts[f"{split}_acts"].shape[0] == len(frame) and (acts[f"{split}_acts"] >= 0).all()
+            assert acts[f"{split}_labels"].tolist() == frame.label.tolist()
+        image_maps = pd.read_csv(folder / "image_maps.csv")
+        assert len(image_maps) == top["n_per_image"] * len(splits[top["split"]])
+        # each image's maps are its most active ones, in order
+        first = image_maps[image_maps.path == image_maps.path.iloc[0]]
+        row = acts[f"{top['split']}_acts"][0]
+        assert first["map"].tolist() == np.argsort(-row, kind="stable")[: top["n_per_image"]].tolist()
+        assert first.activation.to_numpy() == pytest.approx(row[first["map"]], rel=1e-5)
+        class_maps = pd.read_csv(folder / "class_maps.csv", keep_default_na=False)
+        assert class_maps.groupby("label").size().max() <= top["n_per_class"]
+        assert class_maps.frequency.between(0, 1).all() and (class_maps["count"] >= 1).all()
+        kept = pd.read_csv(folder / "top_maps.csv")
+        assert not kept.duplicated("map").any(), "a kept top map belongs to one class only"
+        listed = class_maps.groupby("map").label.nunique()
+        assert (listed[kept["map"]] == 1).all() and set(kept["map"]) == set(listed[listed == 1].index)
+        detector = pd.read_csv(folder / "detector.csv")
+        assert detector["class"].tolist() == names
+        assert (detector.n_maps == kept.groupby("label").size().reindex(range(len(names)), fill_value=0).to_numpy()).all()
+        for column in ("test_auc", "test_precision", "test_recall", "head_auc", "head_precision", "head_recall"):
+            assert detector[column].dropna().between(0, 1).all(), column
+        assert detector.loc[detector.n_maps == 0, "test_auc"].isna().all()
+        sums = pd.read_csv(folder / "class_sums.csv")
+        assert len(sums) == len(names) * (len(splits["val"]) + len(splits["test"]))
+        renders = pd.read_csv(folder / "renders.csv")
+        assert set(renders.method) <= {"upscale", "engine"} and (renders.groupby("map").size() == 2).all()
+        assert all((folder / "renders" / f).is_file() for f in renders.file)
+        assert len(pd.read_csv(folder / "one_image.csv")) == min(top["image_maps"], 512)
+        for figure in TOPMAP_FIGURES:
+            for suffix in (".png", ".pdf"):
+                assert (folder / (figure + suffix)).stat().st_size > 1000, (net, figure)
+
+        folder = out / "attribution" / net
+        head = json.loads((folder / "head.json").read_text())
+        assert head["kind"] == ("probe" if net == "base" else "own")
+        predictions = pd.read_csv(folder / "predictions.csv")
+        assert set(predictions.split) == {"train", "val", "test"}
+        assert predictions.prob_predicted.between(0, 1).all() and (predictions.prob_predicted >= predictions.prob_true - 1e-6).all()
+        test = predictions[predictions.split == "test"]
+        assert head["accuracy"]["test"] == pytest.approx(test.correct.mean())
+        if net == "finetuned":
+            metrics = json.loads((out / "models/finetune_metrics.json").read_text())
+            assert head["accuracy"]["test"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+        attributions = pd.read_csv(folder / "attributions.csv")
+        assert len(attributions) == min(att["images"], len(test))
+        for key in ("saliency", "gradcam_predicted", "gradcam_true"):
+            assert (attributions[f"{key}_max"] >= 0).all() and attributions[f"{key}_top10_share"].between(0, 1.000001).all()
+        embedding = pd.read_csv(folder / "embedding.csv")
+        assert len(embedding) == len(test) and embedding[["x", "y"]].notna().all().all()
+        confusion = pd.read_csv(folder / "confusion.csv")
+        assert len(confusion) == len(names) ** 2 and confusion["count"].sum() == len(test)
+        for figure in ATTRIBUTION_FIGURES:
+            for suffix in (".png", ".pdf"):
+                assert (folder / (figure + suffix)).stat().st_size > 1000, (net, figure)
+
+
 def test_frozen_layer_renders_do_not_change(first_run, config):
     """A layer that fine-tuning froze renders bit-identically in both networks."""
     out = first_run / "results" / config["experiment"]
@@ -320,11 +394,11 @@ def test_report_holds_every_figure(first_run, config):
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (first_run / "report.html").read_text()
     figures = sorted((first_run / "results" / config["experiment"] / "figures").glob("*.png"))
-    assert {p.stem for p in figures} >= set(FIGURES + ATLAS_FIGURES)
+    assert {p.stem for p in figures} >= set(FIGURES + ATLAS_FIGURES + PANEL_FIGURES)
     for png in figures:
         assert base64.b64encode(png.read_bytes()).decode() in html, f"{png.name} is not in the report"
     # Captions come from workflow/report/*.rst, one per figure.
-    for name in FIGURES + ATLAS_FIGURES:
+    for name in FIGURES + ATLAS_FIGURES + PANEL_FIGURES:
         caption = (REPO / "workflow/report" / f"{name}.rst").read_text().split()[:6]
         assert " ".join(caption) in " ".join(re.sub(r"<[^>]+>", " ", html).split()), name
 
@@ -351,7 +425,7 @@ def test_paper_inputs_are_declared_outputs(first_run, config):
     assert set(jobs) == {"paper"}, f"the run left paper inputs to build: {set(jobs) - {'paper'}}"
     inputs = jobs["paper"]["input"]
     enabled = {s: str(REPO / "paper" / s) in inputs for s in paper.read_manifest(REPO / "paper", lambda s: False).sections}
-    assert enabled["sections/atlas.qmd"], "the atlas figures are declared outputs, so the atlas section is in"
+    assert all(enabled.values()), f"every optional section's figures are declared outputs: {enabled}"
     reads = paper.read_manifest(REPO / "paper", enabled.get)
     expected = {str(out / "paper" / paper.VARIABLES_FILE)}
     expected |= {str(out / "paper" / t) for t in reads.tables} | {str(out / f) for f in reads.figures}
@@ -403,6 +477,8 @@ BAD = [
     ({"render.layers": ["layer4.1", "layer7.2"]}, "render.layers[1]"),
     ({"render.steps": -5}, "render.steps"),
     ({"experiment": None}, "experiment"),
+    ({"topmaps.n_per_image": 1000}, "topmaps.n_per_image"),
+    ({"topmaps.map_class": "zebra"}, "topmaps.map_class"),
     ({"model.base.source": "file", "model.base.path": "/no/such/weights.pt"}, "model.base.path"),
     ({"data.source": "stanford_cars"}, "data.stanford_cars.files"),
     (

@@ -102,6 +102,7 @@ def check_config(config: dict[str, Any]) -> dict[str, int]:
     if base["source"] == "pretrain" and config["data"]["source"] != "synthetic":
         problems.append("config key model.base.source: 'pretrain' needs data.source synthetic (a base task)")
     problems.extend(_compare_problems(config, probe))
+    problems.extend(_analysis_problems(config, probe))
     problems.extend(data_problems(config["data"]))
     if problems:
         raise ConfigError(problems)
@@ -146,6 +147,79 @@ def _compare_problems(config: dict, probe) -> list[str]:
             default_gram_layers(probe)
         except ValueError as err:
             problems.append(f"config key compare.gram_layers: {err}")
+    return problems
+
+
+def task_classes(config: dict) -> list[str] | None:
+    """The fine-tuning task's class names when they are known before any job runs.
+
+    Synthetic: from the generator. Stanford: from data/classes.txt of an earlier run of the
+    experiment, else None (the jobs then check the names against the prepared classes).
+    """
+    data = config["data"]
+    if data["source"] == "synthetic":
+        from .datasets import synthetic
+
+        return synthetic.class_names((data.get("synthetic") or {}).get("finetune_task", "textures"))
+    path = Path("results") / config["experiment"] / "data" / "classes.txt"
+    return [l.strip() for l in path.read_text().splitlines() if l.strip()] if path.is_file() else None
+
+
+def count_test_images(config: dict) -> int | None:
+    """Number of test images when known before any job runs (synthetic; or an earlier run's test.csv)."""
+    data = config["data"]
+    if data["source"] == "synthetic":
+        counts = (data.get("synthetic") or {}).get("finetune_counts") or {"test": 50}
+        return int(counts["test"]) * len(task_classes(config))
+    path = Path("results") / config["experiment"] / "data" / "test.csv"
+    if path.is_file():
+        with open(path) as handle:
+            return max(0, sum(1 for line in handle if line.strip()) - 1)
+    return None
+
+
+def _analysis_problems(config: dict, probe) -> list[str]:
+    """Layers, map counts, class names and image rows of the topmaps and attribution sections."""
+    top = config.get("topmaps") or {}
+    att = config.get("attribution") or {}
+    problems: list[str] = []
+
+    def module(key: str, name: str) -> bool:
+        try:
+            models.get_module(probe, name)
+            return True
+        except KeyError as err:
+            problems.append(f"config key {key}: {err.args[0]} ({config['model']['arch']})")
+            return False
+
+    layer = top.get("layer", "layer4")
+    if module("topmaps.layer", layer):
+        try:
+            maps = models.module_channels(probe, [layer], config["data"]["image_size"])[layer]
+        except (ValueError, RuntimeError) as err:
+            problems.append(f"config key topmaps.layer: {err}")
+            maps = None
+        for key, default in (("n_per_image", 25), ("n_per_class", 25)):
+            value = top.get(key, default)
+            if maps is not None and value > maps:
+                problems.append(f"config key topmaps.{key}: {value} exceeds the {maps} feature maps of {layer}")
+    module("attribution.layer", att.get("layer", "layer4"))
+    for i, name in enumerate(att.get("layers", ["conv1", "layer1", "layer2", "layer3", "layer4"])):
+        module(f"attribution.layers[{i}]", name)
+
+    names = task_classes(config)
+    if names is not None:
+        for i, name in enumerate(top.get("classes") or []):
+            if name not in names:
+                problems.append(f"config key topmaps.classes[{i}]: {name!r} is not a class of the dataset ({', '.join(names)})")
+        if top.get("map_class") is not None and top["map_class"] not in names:
+            problems.append(f"config key topmaps.map_class: {top['map_class']!r} is not a class of the dataset ({', '.join(names)})")
+    n_test = count_test_images(config)
+    if n_test is not None:
+        for key, section in (("topmaps.image", top), ("attribution.image", att)):
+            index = section.get("image", 0)
+            if index >= n_test:
+                problems.append(f"config key {key}: image {index} is out of range (the test split has {n_test} images)")
     return problems
 
 

@@ -285,3 +285,24 @@ def gray_counts(renders: pd.DataFrame, out: Sequence[str | os.PathLike]) -> None
     ax.set_title("Gray renders per layer and network", fontsize=9)
     ax.legend(fontsize=7)
     save(fig, out)
+
+
+def image_panels(canvases: Sequence[np.ndarray], titles: Sequence[str], suptitle: str, out: Paths,
+                  columns: int = 2) -> None:
+    """Several images ((H, W, 3) uint8 each: icon grids, or figures read back from PNG) as
+    panels of one figure, row-major, ``columns`` per row, each with its title; unused
+    axes are hidden."""
+    if len(canvases) != len(titles) or not canvases:
+        raise ValueError(f"image_panels needs one title per canvas and at least one canvas ({len(canvases)}, {len(titles)})")
+    columns = min(columns, len(canvases))
+    rows = -(-len(canvases) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 5.8 * rows), squeeze=False, layout="constrained")
+    for ax in axes.flat[len(canvases):]:
+        ax.set_visible(False)
+    for ax, canvas, title in zip(axes.flat, canvases, titles):
+        ax.imshow(canvas, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(title, fontsize=9)
+    fig.suptitle(suptitle, fontsize=10)
+    save(fig, out)

@@ -24,6 +24,8 @@ rule atlas_collect:
     threads: 4
     resources:
         gpu=1,
+        mem_mb=retry_mem_mb(16000),
+        runtime=retry_runtime(60),
     log:
         f"{LOGS}/atlas_collect/{{net}}/{{layer}}.log",
     benchmark:
@@ -51,6 +53,9 @@ rule atlas_layout:
         atlas=ATLAS,
         seed=config["seed"],
     threads: 1
+    resources:
+        mem_mb=retry_mem_mb(16000),
+        runtime=retry_runtime(60),
     log:
         f"{LOGS}/atlas_layout/{{layer}}.log",
     benchmark:
@@ -81,6 +86,8 @@ rule atlas_icons:
     threads: 4
     resources:
         gpu=1,
+        mem_mb=retry_mem_mb(16000),
+        runtime=retry_runtime(120),
     log:
         f"{LOGS}/atlas_icons/{{net}}/{{layer}}/{{shard}}.log",
     benchmark:

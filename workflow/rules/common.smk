@@ -75,3 +75,9 @@ def retry_mem_mb(mb):
 def retry_runtime(minutes):
     """Wall-time request in minutes for a job's attempt: grows with each retry."""
     return lambda wildcards, attempt: minutes * attempt
+
+
+def net_figure(stage, name):
+    """A per-network figure of a stage as PNG and PDF: {R}/{stage}/{net}/{name}.{png,pdf},
+    with {net} left as the rule's wildcard."""
+    return [f"{R}/{stage}/{{net}}/{name}.png", f"{R}/{stage}/{{net}}/{name}.pdf"]

@@ -18,7 +18,7 @@ from ..runtime import atomic_path
 
 plt = plots.plt
 
-__all__ = ["icon_canvas", "save_png", "atlas_figure", "pair_figure", "density_figure", "compare_figure", "movement_figure", "panels_figure"]
+__all__ = ["icon_canvas", "save_png", "atlas_figure", "pair_figure", "density_figure", "compare_figure", "movement_figure"]
 
 Paths = Sequence[str | os.PathLike]
 
@@ -155,22 +155,3 @@ def movement_figure(cells: pd.DataFrame, n: int, layer: str, out: Paths) -> None
     fig.suptitle(f"Comparison atlas of {layer}: where the fine-tuned activations moved (shared layout)", fontsize=10)
     plots.save(fig, out)
 
-
-def panels_figure(canvases: Sequence[np.ndarray], titles: Sequence[str], suptitle: str, out: Paths,
-                  columns: int = 2) -> None:
-    """Several bare icon grids ((H, W, 3) uint8 each) as panels of one figure, row-major,
-    ``columns`` per row, each with its title; unused axes are hidden."""
-    if len(canvases) != len(titles) or not canvases:
-        raise ValueError(f"panels_figure needs one title per canvas and at least one canvas ({len(canvases)}, {len(titles)})")
-    columns = min(columns, len(canvases))
-    rows = -(-len(canvases) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 5.8 * rows), squeeze=False, layout="constrained")
-    for ax in axes.flat[len(canvases):]:
-        ax.set_visible(False)
-    for ax, canvas, title in zip(axes.flat, canvases, titles):
-        ax.imshow(canvas, interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(title, fontsize=9)
-    fig.suptitle(suptitle, fontsize=10)
-    plots.save(fig, out)

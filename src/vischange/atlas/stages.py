@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Subset
 
-from .. import models
+from .. import models, plots
 from ..datasets import ManifestDataset, eval_transform, read_classes, read_manifest
 from ..runtime import atomic_path, derive_seed, write_csv, write_json
 from . import collect as _collect
@@ -596,6 +596,6 @@ def paper_figures(atlas_root: str | Path, *, layer: str, settings: dict, out: di
     if "classes" in out:
         if not panels:
             raise ValueError("the classes figure needs atlas.classes or atlas.class_pairs")
-        images.panels_figure([c for c, _ in panels], [t for _, t in panels],
+        plots.image_panels([c for c, _ in panels], [t for _, t in panels],
                              f"Class atlases and two-class comparisons of {layer} (class atlases: {settings['class_grid_size']}"
                              f" x {settings['class_grid_size']} cells; pairs: x = attribution difference)", out["classes"])

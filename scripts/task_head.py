@@ -1,0 +1,24 @@
+"""Rule task_head: the head deciding the fine-tuning task for one network, and its predictions."""
+from pathlib import Path
+
+from vischange import attribution
+from vischange.runtime import start_job
+
+device = start_job(snakemake)
+p, o = snakemake.params, snakemake.output
+attribution.task_head(
+    snakemake.input.model,
+    kind=p.kind,
+    manifests={Path(m).stem: m for m in snakemake.input.data},
+    classes_txt=snakemake.input.classes,
+    image_size=p.image_size,
+    crop_fraction=p.crop_fraction,
+    probe_c=p.probe_c,
+    seed=p.seed,
+    device=device,
+    out_head=o.head,
+    out_scores=o.scores,
+    out_predictions=o.predictions,
+    out_summary=o.summary,
+    workers=min(snakemake.threads, 4) - 1,
+)

@@ -1,0 +1,104 @@
+# The classic views (filters, feature maps, saliency, Grad-CAM, UMAP decision view,
+# confusion) for both networks on the fine-tuning task, under attribution/{net}/.
+
+_ATT = config["attribution"]
+
+
+
+rule task_head:
+    """The head deciding the fine-tuning task (fine-tuned: its own; base: a linear probe) and its predictions."""
+    input:
+        model=f"{R}/models/{{net}}.pt",
+        data=expand(f"{R}/data/{{split}}.csv", split=SPLITS),
+        classes=f"{R}/data/classes.txt",
+    output:
+        head=f"{R}/attribution/{{net}}/task_head.pt",
+        scores=f"{R}/attribution/{{net}}/scores.npz",
+        predictions=f"{R}/attribution/{{net}}/predictions.csv",
+        summary=f"{R}/attribution/{{net}}/head.json",
+    params:
+        kind=lambda wc: "probe" if wc.net == "base" else "own",
+        probe_c=_ATT["probe_c"],
+        image_size=config["data"]["image_size"],
+        crop_fraction=config["data"]["eval_crop"],
+        seed=config["seed"],
+        device=config["device"],
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=retry_mem_mb(16000),
+        runtime=retry_runtime(60),
+    log:
+        f"{LOGS}/task_head/{{net}}.log",
+    benchmark:
+        f"{BENCH}/task_head/{{net}}.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/task_head.py"
+
+
+rule attribution:
+    """Saliency and Grad-CAM (Captum), filters, feature maps, UMAP decision view and confusion matrix."""
+    input:
+        model=f"{R}/models/{{net}}.pt",
+        head=f"{R}/attribution/{{net}}/task_head.pt",
+        test=f"{R}/data/test.csv",
+        scores=f"{R}/attribution/{{net}}/scores.npz",
+        predictions=f"{R}/attribution/{{net}}/predictions.csv",
+    output:
+        attributions=f"{R}/attribution/{{net}}/attributions.csv",
+        embedding=f"{R}/attribution/{{net}}/embedding.csv",
+        confusion=f"{R}/attribution/{{net}}/confusion.csv",
+        weights=net_figure("attribution", "filters"),
+        feature_maps=net_figure("attribution", "feature_maps"),
+        saliency=net_figure("attribution", "saliency_gradcam"),
+        embedding_figure=net_figure("attribution", "embedding"),
+        confusion_figure=net_figure("attribution", "confusion"),
+    params:
+        attribution=_ATT,
+        image_size=config["data"]["image_size"],
+        crop_fraction=config["data"]["eval_crop"],
+        seed=config["seed"],
+        device=config["device"],
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=retry_mem_mb(16000),
+        runtime=retry_runtime(60),
+    log:
+        f"{LOGS}/attribution/{{net}}.log",
+    benchmark:
+        f"{BENCH}/attribution/{{net}}.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/attribution.py"
+
+
+rule attribution_figures:
+    """The paper's attribution figures: both networks' saliency and Grad-CAM, and their decision views, side by side."""
+    input:
+        attribution=expand(f"{R}/attribution/{{net}}/saliency_gradcam.png", net=NETS),
+        decision_boundary=expand(f"{R}/attribution/{{net}}/embedding.png", net=NETS),
+    output:
+        attribution=report_figure("attribution", "Attribution"),
+        decision_boundary=report_figure("decision_boundary", "Attribution"),
+    params:
+        titles={
+            "attribution": [f"{net} network" for net in NETS],
+            "decision_boundary": [f"{net} network" for net in NETS],
+        },
+        suptitles={
+            "attribution": "Saliency and Grad-CAM (Captum) on the same test images",
+            "decision_boundary": "UMAP of penultimate features of the test split; misclassified images crossed",
+        },
+    localrule: True
+    log:
+        f"{LOGS}/attribution_figures/attribution_figures.log",
+    benchmark:
+        f"{BENCH}/attribution_figures/attribution_figures.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/figure_panels.py"

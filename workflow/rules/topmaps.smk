@@ -1,0 +1,138 @@
+# Per-class top feature maps (FeatureMapVisualizer's five questions), for both networks.
+# Tables and figures under topmaps/{net}/; the task head comes from attribution.smk.
+
+_TOP = config["topmaps"]
+_DATA = config["data"]
+
+
+
+rule topmaps_scan:
+    """Mean activation of every map of the layer on every split; each class's top maps (N1, N2, shared removed)."""
+    input:
+        model=f"{R}/models/{{net}}.pt",
+        data=expand(f"{R}/data/{{split}}.csv", split=SPLITS),
+        classes=f"{R}/data/classes.txt",
+    output:
+        activations=f"{R}/topmaps/{{net}}/activations.npz",
+        image_maps=f"{R}/topmaps/{{net}}/image_maps.csv",
+        class_maps=f"{R}/topmaps/{{net}}/class_maps.csv",
+        top_maps=f"{R}/topmaps/{{net}}/top_maps.csv",
+    params:
+        topmaps=_TOP,
+        image_size=_DATA["image_size"],
+        crop_fraction=_DATA["eval_crop"],
+        seed=config["seed"],
+        device=config["device"],
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=retry_mem_mb(16000),
+        runtime=retry_runtime(60),
+    log:
+        f"{LOGS}/topmaps_scan/{{net}}.log",
+    benchmark:
+        f"{BENCH}/topmaps_scan/{{net}}.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/topmaps_scan.py"
+
+
+rule topmaps_render:
+    """The first top maps of each shown class, rendered by the seed's upscaling method and by the render engine."""
+    input:
+        model=f"{R}/models/{{net}}.pt",
+        top_maps=f"{R}/topmaps/{{net}}/top_maps.csv",
+        classes=f"{R}/data/classes.txt",
+        images=f"{R}/data/train.csv",
+    output:
+        table=f"{R}/topmaps/{{net}}/renders.csv",
+        images=directory(f"{R}/topmaps/{{net}}/renders"),
+    params:
+        topmaps=_TOP,
+        render=config["render"],
+        seed=config["seed"],
+        device=config["device"],
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=retry_mem_mb(16000),
+        runtime=retry_runtime(60),
+    log:
+        f"{LOGS}/topmaps_render/{{net}}.log",
+    benchmark:
+        f"{BENCH}/topmaps_render/{{net}}.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/topmaps_render.py"
+
+
+rule topmaps_summary:
+    """Questions 3-5 (one image's maps, one map on many images, class sums as a detector) and every top-map figure."""
+    input:
+        model=f"{R}/models/{{net}}.pt",
+        val=f"{R}/data/val.csv",
+        test=f"{R}/data/test.csv",
+        classes=f"{R}/data/classes.txt",
+        activations=f"{R}/topmaps/{{net}}/activations.npz",
+        class_maps=f"{R}/topmaps/{{net}}/class_maps.csv",
+        top_maps=f"{R}/topmaps/{{net}}/top_maps.csv",
+        predictions=f"{R}/attribution/{{net}}/predictions.csv",
+        scores=f"{R}/attribution/{{net}}/scores.npz",
+        renders=f"{R}/topmaps/{{net}}/renders.csv",
+        render_images=f"{R}/topmaps/{{net}}/renders",
+    output:
+        sums=f"{R}/topmaps/{{net}}/class_sums.csv",
+        detector=f"{R}/topmaps/{{net}}/detector.csv",
+        one_image=f"{R}/topmaps/{{net}}/one_image.csv",
+        map_images=f"{R}/topmaps/{{net}}/map_images.csv",
+        lists=net_figure("topmaps", "lists"),
+        renders_figure=net_figure("topmaps", "renders"),
+        one_image_figure=net_figure("topmaps", "one_image"),
+        map_images_figure=net_figure("topmaps", "map_images"),
+        sums_figure=net_figure("topmaps", "class_sums"),
+        detector_figure=net_figure("topmaps", "detector"),
+    params:
+        topmaps=_TOP,
+        image_size=_DATA["image_size"],
+        crop_fraction=_DATA["eval_crop"],
+        seed=config["seed"],
+        device="cpu",  # a forward pass of a few images: cheap where Snakemake runs
+    localrule: True
+    log:
+        f"{LOGS}/topmaps_summary/{{net}}.log",
+    benchmark:
+        f"{BENCH}/topmaps_summary/{{net}}.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/topmaps_summary.py"
+
+
+rule topmaps_figures:
+    """The paper's top-map figures: both networks' class lists, and their class-sum detectors, side by side."""
+    input:
+        topmaps=expand(f"{R}/topmaps/{{net}}/lists.png", net=NETS),
+        topmaps_separation=expand(f"{R}/topmaps/{{net}}/{{name}}.png", name=["class_sums", "detector"], net=NETS),
+    output:
+        topmaps=report_figure("topmaps", "Top feature maps"),
+        topmaps_separation=report_figure("topmaps_separation", "Top feature maps"),
+    params:
+        titles={
+            "topmaps": [f"{net} network" for net in NETS],
+            "topmaps_separation": [f"{net} network: {what}" for what in ("class sums", "detector") for net in NETS],
+        },
+        suptitles={
+            "topmaps": f"Class top feature maps of {_TOP['layer']}",
+            "topmaps_separation": f"Summed top-map activation of {_TOP['layer']} as a class detector",
+        },
+    localrule: True
+    log:
+        f"{LOGS}/topmaps_figures/topmaps_figures.log",
+    benchmark:
+        f"{BENCH}/topmaps_figures/topmaps_figures.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/figure_panels.py"
