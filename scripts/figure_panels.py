@@ -1,7 +1,7 @@
 """Rules topmaps_figures and attribution_figures: per-network figures (PNG) side by side in one figure each.
 
-Each named output (PNG, PDF) is drawn from the input of the same name; titles and
-suptitles come from params, keyed by that name.
+Each named output (PNG, PDF) is drawn from the input of the same name; titles,
+suptitles and panels per row come from params, keyed by that name.
 """
 import numpy as np
 from PIL import Image
@@ -12,4 +12,5 @@ from vischange.runtime import start_job
 start_job(snakemake)
 for name, files in snakemake.output.items():
     panels = [np.asarray(Image.open(path).convert("RGB")) for path in snakemake.input[name]]
-    plots.image_panels(panels, snakemake.params.titles[name], snakemake.params.suptitles[name], list(files))
+    plots.image_panels(panels, snakemake.params.titles[name], snakemake.params.suptitles[name], list(files),
+                       columns=snakemake.params.columns[name])

@@ -296,7 +296,12 @@ def image_panels(canvases: Sequence[np.ndarray], titles: Sequence[str], suptitle
         raise ValueError(f"image_panels needs one title per canvas and at least one canvas ({len(canvases)}, {len(titles)})")
     columns = min(columns, len(canvases))
     rows = -(-len(canvases) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 5.8 * rows), squeeze=False, layout="constrained")
+    # Rows as tall as their most elongated panel, so wide figures are not letterboxed.
+    width = 8.0 if columns > 1 else 10.0
+    aspects = [c.shape[0] / c.shape[1] for c in canvases] + [0.0] * (rows * columns - len(canvases))
+    heights = [width * max(aspects[r * columns : (r + 1) * columns]) for r in range(rows)]
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, sum(heights) + 0.35 * rows + 0.4),
+                             squeeze=False, layout="constrained", gridspec_kw={"height_ratios": heights})
     for ax in axes.flat[len(canvases):]:
         ax.set_visible(False)
     for ax, canvas, title in zip(axes.flat, canvases, titles):

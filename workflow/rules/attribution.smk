@@ -93,6 +93,7 @@ rule attribution_figures:
             "attribution": "Saliency and Grad-CAM (Captum) on the same test images",
             "decision_boundary": "UMAP of penultimate features of the test split; misclassified images crossed",
         },
+        columns={"attribution": 2, "decision_boundary": 2},
     localrule: True
     log:
         f"{LOGS}/attribution_figures/attribution_figures.log",

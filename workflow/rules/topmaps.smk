@@ -127,6 +127,8 @@ rule topmaps_figures:
             "topmaps": f"Class top feature maps of {_TOP['layer']}",
             "topmaps_separation": f"Summed top-map activation of {_TOP['layer']} as a class detector",
         },
+        # The lists are wide: one network per row.
+        columns={"topmaps": 1, "topmaps_separation": 2},
     localrule: True
     log:
         f"{LOGS}/topmaps_figures/topmaps_figures.log",

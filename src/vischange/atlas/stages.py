@@ -442,7 +442,7 @@ def icons_stage(
     settings: the config's ``atlas.icons`` section. Writes one PNG per icon into
     ``out_dir`` and a table (atlas, row, col, file, objective).
     """
-    from ..render.chunk import dataset_color_matrix, save_png
+    from ..render.chunk import param_arguments, save_png
 
     todo = _load_npz(directions)
     whitening = todo.pop("whitening")
@@ -454,9 +454,7 @@ def icons_stage(
     if len(todo["atlas"]):
         model, meta = models.load_checkpoint(model_path, device)
         normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
-        param_kwargs = {}
-        if settings["param"] == "fourier":
-            param_kwargs["color_matrix"] = dataset_color_matrix(manifest, settings["size"], seed=seed)
+        param_kwargs = param_arguments(settings["param"], manifest, settings["size"], seed)
         pictures, values = icons.render_icons(
             model, layer, todo["vectors"], todo["seed"], whitening=whitening,
             size=settings["size"], steps=settings["steps"], lr=settings["lr"], param=settings["param"],
