@@ -205,3 +205,36 @@ def test_base_pairs_only_with_a_base_task_of_our_own():
     assert vcfg.patch_pairs(torchvision_base) == {"base": [], "finetuned": [("a", "b")]}
     assert vcfg.patch_pairs(_config(enabled=False)) == {"base": [], "finetuned": []}
     assert vcfg.patch_pairs(_config(pairs={"base": [], "finetuned": None}))["base"] == []
+
+
+def _summary(net, source, target, by_kind, correct=4):
+    return {"network": net, "layer": "layer4.1", "source": source, "target": target, "source_images": 5,
+            "correct_before": correct, "by_kind": by_kind}
+
+
+def _rates(rate, best):
+    return {"patches": 2, "flip_target_rate": rate, "flip_target_max": best, "flip_other_rate": 0.0,
+            "mean_delta_target": 0.0}
+
+
+def test_overview_orders_networks_and_sizes_and_measures_the_atlas_margin(tmp_path):
+    fine = _summary("finetuned", "b", "a", {
+        "atlas": {"0.5": _rates(0.5, 0.75), "0.25": _rates(0.0, 0.25)},
+        "noise": {"0.25": _rates(0.0, 0.0), "0.5": _rates(0.25, 0.5)},
+        "image": {"0.25": _rates(0.25, 0.5), "0.5": _rates(0.0, 0.25)},
+    })
+    base = _summary("base", "x", "y", {"atlas": {"0.25": _rates(0.0, 0.0)}, "noise": {"0.25": _rates(0.0, 0.0)},
+                                       "image": {"0.25": _rates(0.25, 0.25)}})
+    table = patches.overview_table([fine, base], ["base", "finetuned"])
+    assert list(table.columns) == patches.OVERVIEW_COLUMNS
+    assert list(table["network"].unique()) == ["base", "finetuned"]
+    part = table[(table["network"] == "finetuned") & (table["kind"] == "atlas")]
+    assert list(part["size"]) == [0.25, 0.5]  # numeric order, not the JSON's
+    margin = patches.atlas_margin(table).set_index(["network", "size"])
+    # Best atlas patch minus the best draw of either baseline at the same size.
+    assert margin.loc[("finetuned", 0.5), "margin"] == pytest.approx(0.75 - 0.5)
+    assert margin.loc[("finetuned", 0.25), "margin"] == pytest.approx(0.25 - 0.5)
+    assert margin.loc[("base", 0.25), "margin"] == pytest.approx(-0.25)
+    out = [tmp_path / "o.png", tmp_path / "o.pdf"]
+    patches.overview_figure(table, ["base", "finetuned"], out)
+    assert all(p.stat().st_size > 0 for p in out)

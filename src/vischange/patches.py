@@ -616,3 +616,100 @@ def gallery_figure(best: pd.DataFrame, candidates: str | Path, test_manifest: st
     fig.suptitle(f"{title}\nfirst row: the atlas patches; then {what}", fontsize=7.5)
     fig.tight_layout()
     plots.save(fig, out)
+
+
+# Across networks ----------------------------------------------------------------------
+
+OVERVIEW_COLUMNS = ["network", "layer", "source", "target", "source_images", "correct_before", "kind", "size",
+                    "patches", "flip_target_rate", "flip_target_max", "flip_other_rate", "mean_delta_target"]
+
+
+def overview_table(summaries: Sequence[dict], networks: Sequence[str]) -> pd.DataFrame:
+    """Every tested (network, direction) in one long table: one row per kind and patch
+    size, best corner per image (the ``by_kind`` numbers of each ``summary.json``).
+
+    summaries: the parsed summary.json files; networks: their order (base first).
+    flip_target_rate: mean over a kind's patches (atlas patches or baseline draws) of
+    the flip rate to the target; flip_target_max: its best patch. Rates are shares of
+    ``correct_before`` images, in [0, 1].
+    """
+    rank = {net: i for i, net in enumerate(networks)}
+    rows = []
+    for s in sorted(summaries, key=lambda s: (rank.get(s["network"], len(rank)), s["source"], s["target"])):
+        for kind in KINDS:
+            for size, v in sorted(s["by_kind"].get(kind, {}).items(), key=lambda kv: float(kv[0])):
+                rows.append({**{k: s[k] for k in ("network", "layer", "source", "target", "source_images",
+                                                   "correct_before")},
+                             "kind": kind, "size": float(size), **v})
+    return pd.DataFrame(rows, columns=OVERVIEW_COLUMNS)
+
+
+def atlas_margin(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (network, source, target, size): the best atlas patch's flip rate to the
+    target minus the best baseline draw's (noise or image crop). > 0: some atlas patch
+    beat every baseline draw at that size."""
+    keys = ["network", "source", "target", "size"]
+    wide = table.pivot_table(index=keys, columns="kind", values="flip_target_max", sort=False)
+    baselines = [k for k in KINDS if k != "atlas" and k in wide.columns]
+    out = pd.DataFrame({
+        "atlas_best": wide["atlas"] if "atlas" in wide.columns else np.nan,
+        "baseline_best": wide[baselines].max(axis=1) if baselines else np.nan,
+    })
+    out["margin"] = out["atlas_best"] - out["baseline_best"]
+    return out.reset_index()
+
+
+def overview_figure(table: pd.DataFrame, networks: Sequence[str], out: Sequence[str | Path]) -> None:
+    """One panel per tested (network, direction), one row per network: flip rate to the
+    target against patch size for the atlas patches (mean, and best patch dashed) and
+    the two baselines (mean over draws, best draw dashed)."""
+    import matplotlib.pyplot as plt
+
+    jobs = table.drop_duplicates(["network", "source", "target"])
+    rows = [n for n in networks if n in set(jobs["network"])]
+    columns = max(1, max((int((jobs["network"] == n).sum()) for n in rows), default=1))
+    fig, axes = plt.subplots(max(1, len(rows)), columns, figsize=(3.3 * columns, 2.9 * max(1, len(rows))),
+                             squeeze=False, sharey=True, layout="constrained")
+    for ax in axes.flat:
+        ax.axis("off")
+    for r, net in enumerate(rows):
+        for c, job in enumerate(jobs[jobs["network"] == net].itertuples()):
+            ax = axes[r, c]
+            ax.axis("on")
+            part = table[(table["network"] == net) & (table["source"] == job.source) & (table["target"] == job.target)]
+            for kind in KINDS:
+                colour, name = _STYLE[kind]
+                rows_k = part[part["kind"] == kind].sort_values("size")
+                if rows_k.empty:
+                    continue
+                ax.plot(rows_k["size"], rows_k["flip_target_rate"], "o-", color=colour, lw=1.8, ms=3.5,
+                        label=f"{name}: mean")
+                ax.plot(rows_k["size"], rows_k["flip_target_max"], "--", color=colour, lw=1, label=f"{name}: best")
+            ax.set_title(f"{net}: {job.source} \u2192 {job.target}\n"
+                         f"{job.correct_before} of {job.source_images} correct before", fontsize=8)
+            ax.set_xlabel("patch side / image side", fontsize=8)
+            ax.set_ylim(-0.02, 1.02)
+            ax.grid(alpha=0.3)
+            if c == 0:
+                ax.set_ylabel("flip rate to target")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=7)
+    fig.suptitle("Atlas patches against baseline patches of the same size (best of four corners per image)",
+                 fontsize=9)
+    plots.save(fig, out)
+
+
+def overview_stage(summary_jsons: Sequence[str | Path], *, networks: Sequence[str], out_table: str | Path,
+                   out_margin: str | Path, out_figure: Sequence[str | Path]) -> pd.DataFrame:
+    """Rule ``patches_overview``: :func:`overview_table` (CSV), :func:`atlas_margin` (CSV)
+    and :func:`overview_figure` from every (network, direction)'s summary.json."""
+    import json
+
+    table = overview_table([json.loads(Path(p).read_text()) for p in summary_jsons], networks)
+    write_csv(out_table, table)
+    write_csv(out_margin, atlas_margin(table))
+    overview_figure(table, networks, out_figure)
+    log.info("%d (network, direction) experiments in the overview", len(table.drop_duplicates(
+        ["network", "source", "target"])))
+    return table

@@ -104,3 +104,26 @@ rule patches_summary:
         "../../envs/vischange.yaml"
     script:
         "../../scripts/patches_summary.py"
+
+
+if PATCH_JOBS:
+
+    rule patches_overview:
+        """Every tested network and direction in one table and one figure (the paper's patch figure)."""
+        input:
+            summaries=[f"{patch_dir(*key)}/summary.json" for key in PATCH_JOBS],
+        output:
+            table=f"{P}/overview.csv",
+            margin=f"{P}/atlas_margin.csv",
+            figure=report_figure("patches", "Atlas patches"),
+        params:
+            networks=NETS,
+        localrule: True
+        log:
+            f"{LOGS}/patches_overview/patches_overview.log",
+        benchmark:
+            f"{BENCH}/patches_overview/patches_overview.tsv"
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/patches_overview.py"
