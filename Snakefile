@@ -31,6 +31,8 @@ include: "workflow/rules/atlas_common.smk"
 include: "workflow/rules/atlas.smk"
 include: "workflow/rules/attribution.smk"
 include: "workflow/rules/topmaps.smk"
+include: "workflow/rules/patches_common.smk"
+include: "workflow/rules/patches.smk"
 # Last: it checks which of the paper's sections the rules above can feed.
 include: "workflow/rules/paper.smk"
 
@@ -76,5 +78,6 @@ rule all:
         f"{R}/paper/{vpaper.VARIABLES_FILE}",
         [f"{R}/paper/{vpaper.TABLES_DIR}/{name}" for name in vpaper.TABLES],
         atlas_outputs(),
+        patch_outputs(),
         [figure_files(name) for name in ATLAS_FIGURES],
         [figure_files(name) for name in ("topmaps", "topmaps_separation", "attribution", "decision_boundary")],

@@ -22,7 +22,7 @@ from .stanford_fixtures import DOG_BREEDS, add_bytes, jpeg_bytes, make_cars_devk
 pytestmark = pytest.mark.workflow
 
 GPU_RULE = re.compile(
-    r"^(pretrain|finetune|render_.*_chunk\d+|render_examples_.*|compare_features|task_head|attribution|topmaps_scan|topmaps_render|atlas_collect|atlas_icons)$"
+    r"^(pretrain|finetune|render_.*_chunk\d+|render_examples_.*|compare_features|task_head|attribution|topmaps_scan|topmaps_render|atlas_collect|atlas_icons|patches_render|patches_experiment)$"
 )
 CHUNK_RULE = re.compile(r"^render_.*_chunk\d+$")
 
@@ -73,6 +73,11 @@ def test_real_configs_plan_the_whole_study_without_data(tmp_path, name, download
     assert counts["atlas_icons"] == 2 * cfg["atlas"]["icons"]["shards"]
     for rule in ("atlas_layout", "atlas_images", "atlas_figures"):
         assert counts[rule] == 1, rule
+    # Atlas patches: both directions of each fine-tuned pair; the base network's pairs are
+    # skipped (torchvision weights come without a test set of their classes).
+    pairs = len((cfg["atlas"].get("class_pairs") or {}).get("finetuned", []))
+    for rule in ("patches_render", "patches_experiment", "patches_summary"):
+        assert counts.get(rule, 0) == 2 * pairs, rule
     # Every channel of the four fine-tuned blocks, in both networks.
     per_net = sum(-(-c // cfg["render"]["chunk_size"]) for c in (1024, 2048, 2048, 2048))
     assert sum(n for rule, n in counts.items() if CHUNK_RULE.match(rule)) == 2 * per_net

@@ -124,6 +124,8 @@ FIGURES = (
 ATLAS_FIGURES = ("atlas_base", "atlas_finetuned", "atlas_compare", "atlas_classes")
 # The paper's top-map and attribution figures: both networks' per-network figures side by side.
 PANEL_FIGURES = ("topmaps", "topmaps_separation", "attribution", "decision_boundary")
+# The paper's atlas-patch figure: every tested network and direction.
+PATCH_FIGURES = ("patches",)
 
 
 def check_comparison(out: Path, config: dict, channels: dict) -> None:
@@ -394,11 +396,11 @@ def test_report_holds_every_figure(first_run, config):
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (first_run / "report.html").read_text()
     figures = sorted((first_run / "results" / config["experiment"] / "figures").glob("*.png"))
-    assert {p.stem for p in figures} >= set(FIGURES + ATLAS_FIGURES + PANEL_FIGURES)
+    assert {p.stem for p in figures} >= set(FIGURES + ATLAS_FIGURES + PANEL_FIGURES + PATCH_FIGURES)
     for png in figures:
         assert base64.b64encode(png.read_bytes()).decode() in html, f"{png.name} is not in the report"
     # Captions come from workflow/report/*.rst, one per figure.
-    for name in FIGURES + ATLAS_FIGURES + PANEL_FIGURES:
+    for name in FIGURES + ATLAS_FIGURES + PANEL_FIGURES + PATCH_FIGURES:
         caption = (REPO / "workflow/report" / f"{name}.rst").read_text().split()[:6]
         assert " ".join(caption) in " ".join(re.sub(r"<[^>]+>", " ", html).split()), name
 

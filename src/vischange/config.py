@@ -86,6 +86,7 @@ def check_config(config: dict[str, Any]) -> dict[str, int]:
             problems.append(f"config key render.channels: {wanted} exceeds the {count} channels of {layer}")
 
     problems.extend(_atlas_problems(config, probe, check_modules))
+    problems.extend(patches_problems(config))
 
     base = config["model"]["base"]
     if base["source"] == "file" and not _readable(base["path"]):
@@ -333,6 +334,61 @@ def _atlas_problems(config: dict, probe, check_modules) -> list[str]:
                 if len(set(pair)) != len(pair):
                     problems.append(f"config key atlas.class_pairs.{net}[{i}]: the two classes must differ")
     return problems
+
+
+def patch_pairs(config: dict) -> dict[str, list[tuple[str, str]]]:
+    """The pairs [a, b] the patch experiment tests, per network: patches.pairs.{net}, or
+    every atlas.class_pairs.{net} when null; none when patches are disabled or there is
+    no atlas layer. The base network's pairs only when model.base.source is pretrain
+    (other base weights come without a test set of their classes)."""
+    settings = config.get("patches") or {}
+    atlas = config.get("atlas") or {}
+    out: dict[str, list[tuple[str, str]]] = {"base": [], "finetuned": []}
+    if not settings.get("enabled", True) or not atlas.get("layers"):
+        return out
+    for net in out:
+        if net == "base" and config["model"]["base"]["source"] != "pretrain":
+            continue
+        chosen = (settings.get("pairs") or {}).get(net)
+        pairs = (atlas.get("class_pairs") or {}).get(net, []) if chosen is None else chosen
+        out[net] = [tuple(p) for p in pairs]
+    return out
+
+
+def patches_problems(config: dict) -> list[str]:
+    """The patches section against the atlas: its layer, its pairs, and patch sizes
+    that round to distinct pixel sizes at data.image_size."""
+    settings = config.get("patches") or {}
+    atlas = config.get("atlas") or {}
+    problems: list[str] = []
+    layer = settings.get("layer")
+    if layer is not None and layer not in atlas.get("layers", []):
+        problems.append(f"config key patches.layer: {layer!r} is not one of atlas.layers ({', '.join(atlas.get('layers', [])) or 'none'})")
+    for net in ("base", "finetuned"):
+        chosen = (settings.get("pairs") or {}).get(net)
+        known = [list(p) for p in (atlas.get("class_pairs") or {}).get(net, [])]
+        for i, pair in enumerate(chosen or []):
+            if list(pair) not in known:
+                problems.append(f"config key patches.pairs.{net}[{i}]: {list(pair)} is not one of atlas.class_pairs.{net}")
+        slugs = [tuple(sorted(_slug(n) for n in p)) for p in (known if chosen is None else chosen)]
+        for pair in sorted({p for p in slugs if slugs.count(p) > 1}):
+            problems.append(f"config key patches.pairs.{net}: the classes {list(pair)} are paired twice; "
+                            "each pair is tested in both directions already")
+    side = config["data"]["image_size"]
+    pixels: dict[int, float] = {}
+    for size in settings.get("sizes", [0.1, 0.2, 0.3, 0.4]):
+        p = max(1, round(size * side))
+        if p in pixels:
+            problems.append(f"config key patches.sizes: {pixels[p]:g} and {size:g} are both {p} px "
+                            f"at data.image_size {side}")
+        pixels[p] = size
+    return problems
+
+
+def _slug(name: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", str(name)).strip("_")
 
 
 def selected_channels(config: dict, layer_channels: dict[str, int]) -> dict[str, list[int]]:

@@ -1,0 +1,21 @@
+"""Rule patches_experiment: paste every patch onto every source-class test image; record predictions."""
+from vischange import patches
+from vischange.runtime import start_job
+
+device = start_job(snakemake)
+_a, _b, source, target = snakemake.params.job
+patches.experiment_stage(
+    snakemake.input.model,
+    snakemake.input.candidates,
+    snakemake.input.test,
+    snakemake.input.train,
+    snakemake.input.classes,
+    source=source,
+    target=target,
+    settings=snakemake.params.patches,
+    data=snakemake.params.data,
+    seed=snakemake.params.seed,
+    device=device,
+    out_table=snakemake.output.flips,
+    out_patches=snakemake.output.patches,
+)

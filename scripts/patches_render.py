@@ -1,0 +1,22 @@
+"""Rule patches_render: render the atlas patches of one (network, pair, direction)."""
+from vischange import patches
+from vischange.runtime import start_job
+
+device = start_job(snakemake)
+a, b, source, target = snakemake.params.job
+patches.render_stage(
+    snakemake.input.model,
+    snakemake.input.manifest,
+    snakemake.input.directions,
+    snakemake.input.cells,
+    pair=(a, b),
+    source=source,
+    target=target,
+    settings=snakemake.params.patches,
+    icon_settings=snakemake.params.icons,
+    image_size=snakemake.params.image_size,
+    seed=snakemake.params.seed,
+    device=device,
+    out_table=snakemake.output.table,
+    out_dir=snakemake.output.patches,
+)

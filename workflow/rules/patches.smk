@@ -1,0 +1,129 @@
+# Atlas patches (src/vischange/patches.py): patches rendered from the cells of a two-class
+# comparison that favour the target class, pasted onto test images of the other class,
+# against random-noise and random-image-crop patches.
+# render (GPU) -> experiment (GPU: the network over every image, patch, size, corner) -> summary.
+# Paths: results/{experiment}/patches/{net}/{source}__{target}/ (class names as slugs).
+# Names and path helpers: patches_common.smk.
+
+
+rule patches_render:
+    """The atlas patches of one direction: the top-k cells toward the target, rendered like their icons."""
+    input:
+        model=f"{R}/models/{{net}}.pt",
+        manifest=f"{R}/data/train.csv",
+        directions=f"{A}/{{net}}/{PATCH_LAYER}/directions.npz",
+        cells=lambda w: f"{A}/{w.net}/{PATCH_LAYER}/pair/{atlas_slug(patch_job(w)[0])}_vs_{atlas_slug(patch_job(w)[1])}/cells.csv",
+    output:
+        table=f"{patch_dir()}/candidates.csv",
+        patches=directory(f"{patch_dir()}/candidates"),
+    wildcard_constraints:
+        source=_PATCH_SLUG,
+        target=_PATCH_SLUG,
+    params:
+        job=patch_job,
+        patches=PATCHES,
+        icons=ATLAS["icons"],
+        image_size=config["data"]["image_size"],
+        seed=config["seed"],
+        device=config["device"],
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=retry_mem_mb(16000),
+        runtime=retry_runtime(60),
+    log:
+        f"{LOGS}/patches_render/{{net}}/{{source}}__{{target}}.log",
+    benchmark:
+        f"{BENCH}/patches_render/{{net}}/{{source}}__{{target}}.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/patches_render.py"
+
+
+rule patches_experiment:
+    """Every patch (atlas and baselines) at every size and corner on every source-class test image."""
+    input:
+        model=f"{R}/models/{{net}}.pt",
+        candidates=f"{patch_dir()}/candidates.csv",
+        test=lambda w: patch_data(w.net)["test"],
+        train=lambda w: patch_data(w.net)["train"],
+        classes=lambda w: patch_data(w.net)["classes"],
+    output:
+        flips=f"{patch_dir()}/flips.csv",
+        patches=f"{patch_dir()}/patches.csv",
+    wildcard_constraints:
+        source=_PATCH_SLUG,
+        target=_PATCH_SLUG,
+    params:
+        job=patch_job,
+        patches=PATCHES,
+        data=config["data"],
+        seed=config["seed"],
+        device=config["device"],
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=retry_mem_mb(16000),
+        runtime=retry_runtime(60),
+    log:
+        f"{LOGS}/patches_experiment/{{net}}/{{source}}__{{target}}.log",
+    benchmark:
+        f"{BENCH}/patches_experiment/{{net}}/{{source}}__{{target}}.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/patches_experiment.py"
+
+
+rule patches_summary:
+    """Flip rates (per patch, size, corner; best corner per image), the rate figure and the gallery."""
+    input:
+        flips=f"{patch_dir()}/flips.csv",
+        candidates=f"{patch_dir()}/candidates.csv",
+        test=lambda w: patch_data(w.net)["test"],
+    output:
+        summary=f"{patch_dir()}/summary.csv",
+        json=f"{patch_dir()}/summary.json",
+        rates=[f"{patch_dir()}/flip_rate.png", f"{patch_dir()}/flip_rate.pdf"],
+        gallery=[f"{patch_dir()}/gallery.png", f"{patch_dir()}/gallery.pdf"],
+    wildcard_constraints:
+        source=_PATCH_SLUG,
+        target=_PATCH_SLUG,
+    params:
+        job=patch_job,
+        layer=PATCH_LAYER,
+        data=config["data"],
+        gallery=PATCHES["gallery"],
+    localrule: True
+    log:
+        f"{LOGS}/patches_summary/{{net}}/{{source}}__{{target}}.log",
+    benchmark:
+        f"{BENCH}/patches_summary/{{net}}/{{source}}__{{target}}.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/patches_summary.py"
+
+
+if PATCH_JOBS:
+
+    rule patches_overview:
+        """Every tested network and direction in one table and one figure (the paper's patch figure)."""
+        input:
+            summaries=[f"{patch_dir(*key)}/summary.json" for key in PATCH_JOBS],
+        output:
+            table=f"{P}/overview.csv",
+            margin=f"{P}/atlas_margin.csv",
+            figure=report_figure("patches", "Atlas patches"),
+        params:
+            networks=NETS,
+        localrule: True
+        log:
+            f"{LOGS}/patches_overview/patches_overview.log",
+        benchmark:
+            f"{BENCH}/patches_overview/patches_overview.tsv"
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/patches_overview.py"

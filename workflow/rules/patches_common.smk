@@ -1,0 +1,52 @@
+# Shared names and path helpers of the atlas-patch rules (workflow/rules/patches.smk).
+from snakemake.logging import logger
+
+from vischange import patches as vpatches
+
+PATCHES = config["patches"]
+P = f"{R}/patches"
+PATCH_LAYER = PATCHES["layer"] or ATLAS_PAPER_LAYER
+_PATCH_PAIRS = vcfg.patch_pairs(config)
+
+_BASE_PAIRS = ATLAS["class_pairs"]["base"] if PATCHES["pairs"]["base"] is None else PATCHES["pairs"]["base"]
+if PATCHES["enabled"] and ATLAS_LAYERS and _BASE_PAIRS and not _PATCH_PAIRS["base"]:
+    logger.warning(
+        "patches: the base network's pairs are skipped: its weights (model.base.source "
+        f"{config['model']['base']['source']}) come without a test set of its own classes"
+    )
+
+
+def _patch_jobs():
+    """{(net, source slug, target slug): (a, b, source, target)} for every direction tested."""
+    jobs = {}
+    for net, pairs in _PATCH_PAIRS.items():
+        for a, b in pairs:
+            for source, target in vpatches.pair_directions(a, b, PATCHES["both_directions"]):
+                jobs[(net, atlas_slug(source), atlas_slug(target))] = (a, b, source, target)
+    return jobs
+
+
+PATCH_JOBS = _patch_jobs()
+_PATCH_SLUG = "|".join(sorted({re.escape(k[i]) for k in PATCH_JOBS for i in (1, 2)})) or "(?!)"
+
+
+def patch_dir(net="{net}", source="{source}", target="{target}"):
+    return f"{P}/{net}/{source}__{target}"
+
+
+def patch_job(wildcards):
+    return PATCH_JOBS[(wildcards.net, wildcards.source, wildcards.target)]
+
+
+def patch_data(net):
+    """The network's own task: the base task's split (pretrained here) or the fine-tuning task's."""
+    d = f"{R}/data/base" if net == "base" else f"{R}/data"
+    return {"test": f"{d}/test.csv", "train": f"{d}/train.csv", "classes": f"{d}/classes.txt"}
+
+
+def patch_outputs():
+    """Final outputs of every tested (network, direction)."""
+    names = ["summary.csv", "summary.json", "flip_rate.png", "flip_rate.pdf", "gallery.png", "gallery.pdf"]
+    per_job = [f"{patch_dir(*key)}/{name}" for key in PATCH_JOBS for name in names]
+    overview = [f"{P}/overview.csv", f"{P}/atlas_margin.csv", *figure_files("patches")] if PATCH_JOBS else []
+    return per_job + overview
