@@ -31,6 +31,7 @@ include: "workflow/rules/atlas_common.smk"
 include: "workflow/rules/atlas.smk"
 include: "workflow/rules/attribution.smk"
 include: "workflow/rules/topmaps.smk"
+include: "workflow/rules/domain.smk"
 # Last: it checks which of the paper's sections the rules above can feed.
 include: "workflow/rules/paper.smk"
 
@@ -78,3 +79,4 @@ rule all:
         atlas_outputs(),
         [figure_files(name) for name in ATLAS_FIGURES],
         [figure_files(name) for name in ("topmaps", "topmaps_separation", "attribution", "decision_boundary")],
+        domain_outputs(),

@@ -22,7 +22,7 @@ from .stanford_fixtures import DOG_BREEDS, add_bytes, jpeg_bytes, make_cars_devk
 pytestmark = pytest.mark.workflow
 
 GPU_RULE = re.compile(
-    r"^(pretrain|finetune|render_.*_chunk\d+|render_examples_.*|compare_features|task_head|attribution|topmaps_scan|topmaps_render|atlas_collect|atlas_icons)$"
+    r"^(pretrain|finetune|render_.*_chunk\d+|render_examples_.*|compare_features|task_head|attribution|topmaps_scan|topmaps_render|atlas_collect|atlas_icons|domain_scan)$"
 )
 CHUNK_RULE = re.compile(r"^render_.*_chunk\d+$")
 
@@ -68,8 +68,11 @@ def test_real_configs_plan_the_whole_study_without_data(tmp_path, name, download
     assert counts["download"] == downloads
     for rule in ("stanford_data", "base_weights", "finetune", "compare_channels", "figure_render_pairs"):
         assert counts[rule] == 1, rule
-    for rule in ("task_head", "attribution", "topmaps_scan", "topmaps_render", "topmaps_summary", "atlas_collect"):
+    for rule in ("task_head", "attribution", "topmaps_scan", "topmaps_render", "topmaps_summary", "atlas_collect",
+                 "domain_scan", "domain_summary"):
         assert counts[rule] == 2, rule  # one per network
+    # the target domain: a user-given folder, read when the job runs (not needed to plan)
+    assert counts["target_data"] == 1 and counts["domain_compare"] == 1
     assert counts["atlas_icons"] == 2 * cfg["atlas"]["icons"]["shards"]
     for rule in ("atlas_layout", "atlas_images", "atlas_figures"):
         assert counts[rule] == 1, rule

@@ -108,6 +108,7 @@ def test_output_contract(first_run, config):
 
     check_comparison(out, config, channels)
     check_topmaps_and_attribution(out, config)
+    check_domain(out, config)
 
     logs = first_run / "logs" / config["experiment"]
     for rule in ("synthetic_data", "pretrain", "finetune", "render_table", "gray_filter", "compare_features",
@@ -347,6 +348,64 @@ def check_topmaps_and_attribution(out: Path, config: dict) -> None:
         for figure in ATTRIBUTION_FIGURES:
             for suffix in (".png", ".pdf"):
                 assert (folder / (figure + suffix)).stat().st_size > 1000, (net, figure)
+
+
+DOMAIN_FIGURES = ("confusion", "detector", "overlays", "class_sums")
+
+
+def check_domain(out: Path, config: dict) -> None:
+    """Domain shift: the target is the test split restyled (same labels), metrics computed on the right images."""
+    names = (out / "data/classes.txt").read_text().split()
+    test = pd.read_csv(out / "data/test.csv")
+    target = pd.read_csv(out / "data/target.csv")
+    # the demo's target domain: the test split, image by image, with its labels
+    assert target.label.tolist() == test.label.tolist()
+    assert [Path(p).name for p in target.path] == [Path(p).name for p in test.path]
+    assert all((out / "data" / p).is_file() for p in target.path)
+    source_pixels = np.asarray(Image.open(out / "data" / test.path.iloc[0]), dtype=float)
+    target_pixels = np.asarray(Image.open(out / "data" / target.path.iloc[0]), dtype=float)
+    assert np.ptp(target_pixels, axis=-1).max() <= 1 < np.ptp(source_pixels, axis=-1).mean()  # gray vs colour
+    for net in ("base", "finetuned"):
+        folder = out / "domain" / net
+        predictions = pd.read_csv(folder / "predictions.csv")
+        assert predictions.label.tolist() == target.label.tolist() and len(predictions) == len(target)
+        accuracy = pd.read_csv(folder / "accuracy.csv").set_index("domain")
+        head = json.loads((out / "attribution" / net / "head.json").read_text())
+        assert accuracy.loc["source", "accuracy"] == pytest.approx(head["accuracy"]["test"], abs=1e-6)
+        assert accuracy.loc["target", "accuracy"] == pytest.approx(predictions.correct.mean(), abs=1e-6)
+        assert accuracy.loc["target", "images"] == len(target)
+        for d, n in (("source", len(test)), ("target", len(target))):
+            confusion = pd.read_csv(folder / f"confusion_{d}.csv")
+            assert len(confusion) == len(names) ** 2 and confusion["count"].sum() == n
+        detector = pd.read_csv(folder / "detector.csv")
+        assert detector["class"].tolist() == names
+        # the source columns are the topmaps stage's test-split detector, thresholds from source val
+        topmap_detector = pd.read_csv(out / "topmaps" / net / "detector.csv")
+        for column in ("threshold", "n_maps"):
+            assert np.allclose(detector[column], topmap_detector[column], equal_nan=True), column
+        for metric in ("auc", "precision", "recall"):
+            assert np.allclose(detector[f"source_{metric}"], topmap_detector[f"test_{metric}"], equal_nan=True), metric
+            assert np.allclose(detector[f"head_source_{metric}"], topmap_detector[f"head_{metric}"], equal_nan=True), metric
+        # the target's recall per class is the target confusion matrix's diagonal
+        confusion = pd.read_csv(folder / "confusion_target.csv")
+        diagonal = confusion[confusion["true"] == confusion["predicted"]].set_index("true").loc[names, "fraction"]
+        assert np.allclose(detector["head_target_recall"], diagonal.to_numpy())
+        for column in ("target_auc", "target_precision", "target_recall", "head_target_auc"):
+            assert detector[column].dropna().between(0, 1).all(), column
+        assert len(pd.read_csv(folder / "class_sums.csv")) == len(names) * len(target)
+        overlays = pd.read_csv(folder / "overlays.csv")
+        assert set(overlays.domain) <= {"source", "target"}
+        for (_, d), rows in overlays.groupby(["class", "domain"]):
+            assert len(rows) <= config["domain"]["overlay_images"]
+            assert (rows.label == rows.label.iloc[0]).all()
+        for figure in DOMAIN_FIGURES:
+            for suffix in (".png", ".pdf"):
+                assert (folder / (figure + suffix)).stat().st_size > 1000, (net, figure)
+    compare = pd.read_csv(out / "domain/compare.csv")
+    assert len(compare) == 2 * len(names)
+    summary = pd.read_csv(out / "domain/summary.csv")
+    assert len(summary) == 4 and summary.accuracy.between(0, 1).all()
+    assert (out / "domain/compare.png").stat().st_size > 1000
 
 
 def test_frozen_layer_renders_do_not_change(first_run, config):
