@@ -81,3 +81,21 @@ def net_figure(stage, name):
     """A per-network figure of a stage as PNG and PDF: {R}/{stage}/{net}/{name}.{png,pdf},
     with {net} left as the rule's wildcard."""
     return [f"{R}/{stage}/{{net}}/{name}.png", f"{R}/{stage}/{{net}}/{name}.pdf"]
+
+
+# Domain shift (domain.smk): on unless domain.source is none.
+DOMAIN_ON = config["domain"]["source"] != "none"
+
+
+def domain_outputs():
+    """What `rule all` builds of the domain-shift stage (nothing when domain.source is none)."""
+    if not DOMAIN_ON:
+        return []
+    per_net = ["accuracy.csv", "confusion_source.csv", "confusion_target.csv", "detector.csv", "overlays.csv"]
+    per_net += [f"{name}.{ext}" for name in ("confusion", "detector", "overlays", "class_sums") for ext in ("png", "pdf")]
+    return expand(f"{R}/domain/{{net}}/{{name}}", net=NETS, name=per_net) + [
+        f"{R}/domain/compare.csv",
+        f"{R}/domain/summary.csv",
+        f"{R}/domain/compare.png",
+        f"{R}/domain/compare.pdf",
+    ]

@@ -3,21 +3,6 @@
 # The data manifest goes to data/target.csv, everything else under domain/{net}/ and domain/.
 
 _DOM = config["domain"]
-DOMAIN_ON = _DOM["source"] != "none"
-
-
-def domain_outputs():
-    """What `rule all` builds of this stage (nothing when domain.source is none)."""
-    if not DOMAIN_ON:
-        return []
-    per_net = ["accuracy.csv", "confusion_source.csv", "confusion_target.csv", "detector.csv", "overlays.csv"]
-    per_net += [f"{name}.{ext}" for name in ("confusion", "detector", "overlays", "class_sums") for ext in ("png", "pdf")]
-    return expand(f"{R}/domain/{{net}}/{{name}}", net=NETS, name=per_net) + [
-        f"{R}/domain/compare.csv",
-        f"{R}/domain/summary.csv",
-        f"{R}/domain/compare.png",
-        f"{R}/domain/compare.pdf",
-    ]
 
 
 if DOMAIN_ON:
