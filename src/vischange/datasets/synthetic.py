@@ -271,6 +271,12 @@ class Style:
     # style: a shifted split is a paired, label-exact copy of the source split.
     palette: str = "colour"
     blur: float = 0.0
+    fill_contrast: float = 0.3  # xray palette: luminance step between the texture's two fills
+    invert: bool = False  # final image as its negative (after blur, noise and grayscale)
+    # Contrast of a random bank texture laid over the background (behind blobs and object);
+    # 0 for none. Its draws come from a generator spawned from the image's, so the scene's
+    # own random stream is not consumed.
+    background_texture: float = 0.0
 
 
 _DEFAULT_BANK: dict[str, TextureSpec] = {
@@ -284,9 +290,13 @@ _DEFAULT_BANK: dict[str, TextureSpec] = {
 STYLES: dict[str, Style] = {
     "default": Style(textures=_DEFAULT_BANK),
     # The demo's target domain (the article's web photos -> X-ray scans): the same scenes
-    # as gray radiographs, a little blurred and grainier. Labels are unchanged by
-    # construction; the tests check that the images differ measurably.
-    "xray": Style(textures=_DEFAULT_BANK, palette="xray", blur=0.7, pixel_noise=(0.03, 0.06)),
+    # as gray negatives (bright background, dark object), over structured backgrounds
+    # (a random bank texture, as ribs behind an X-rayed object), a little blurred and
+    # grainier. The object's outline and fill texture, hence its class, are untouched and
+    # its two fills keep a 0.3 luminance step; the tests check that the images differ
+    # measurably.
+    "xray": Style(textures=_DEFAULT_BANK, palette="xray", blur=0.7, pixel_noise=(0.03, 0.06),
+                  background_texture=0.3, invert=True),
 }
 
 #: Luminance weights (ITU-R BT.601) used by the xray palette.
@@ -424,8 +434,11 @@ def _render(obj: ObjectClass, rng: np.random.Generator, size: int, st: Style) ->
     # Colours: [background, fill A, fill B]; B only matters for textures.
     bg_colour, col_a, col_b = _distinct_colours(rng, 3, st.min_colour_dist)
     if st.palette == "xray":
-        bg_colour, col_a, col_b = _xray_levels(bg_colour, col_a, col_b)
+        bg_colour, col_a, col_b = _xray_levels(bg_colour, col_a, col_b, st.fill_contrast)
     img = _smooth_field(rng, size, bg_colour, st)
+
+    if st.background_texture > 0:
+        img = _textured_background(img, rng.spawn(1)[0], size, st)
 
     # Distractor blobs: much smaller than any object and drawn behind it.
     if rng.random() < st.blob_prob:
@@ -468,10 +481,26 @@ def _render(obj: ObjectClass, rng: np.random.Generator, size: int, st: Style) ->
     img = img + rng.normal(0.0, rng.uniform(*st.pixel_noise), img.shape)
     if st.palette == "xray":
         img = np.repeat((img @ _LUMA)[..., None], 3, axis=2)
+    if st.invert:
+        img = 1.0 - img
     return np.clip(img, 0.0, 1.0)
 
 
-def _xray_levels(bg: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _textured_background(img: np.ndarray, rng: np.random.Generator, size: int, st: Style) -> np.ndarray:
+    """The background overlaid with a random bank texture (any kind, the objects' period range),
+    its second colour the background's own shifted by +-background_texture in every channel."""
+    names = sorted(st.textures)
+    spec = st.textures[names[int(rng.integers(len(names)))]]
+    period = size * rng.uniform(*st.texture_period)
+    offset = rng.uniform(0.0, period, 2)
+    duty = rng.uniform(*spec.duty)
+    xs, ys = _pixel_grid(size)
+    wts = spec.fn((xs - offset[0]) / period, (ys - offset[1]) / period, 1.0 / period, duty)
+    shift = st.background_texture * (1.0 if rng.random() < 0.5 else -1.0)
+    return np.clip(img + shift * wts[..., None], 0.0, 1.0)
+
+
+def _xray_levels(bg: np.ndarray, a: np.ndarray, b: np.ndarray, contrast: float = 0.3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The xray palette: gray levels from the drawn colours' luminance.
 
     Background dark (0.05-0.20), fill A mid-bright (0.45-0.65), fill B 0.3 brighter or
@@ -480,7 +509,7 @@ def _xray_levels(bg: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarr
     """
     la, lb = float(_LUMA @ a), float(_LUMA @ b)
     level_a = 0.45 + 0.2 * la
-    level_b = level_a + (0.3 if lb >= la else -0.3)
+    level_b = level_a + (contrast if lb >= la else -contrast)
     return (np.full(3, 0.05 + 0.15 * float(_LUMA @ bg)), np.full(3, level_a), np.full(3, level_b))
 
 
