@@ -340,7 +340,7 @@ def draw_detector(detector: pd.DataFrame, title: str, out) -> None:
         else:
             ax.set_xlabel("class", fontsize=7)
     axes[0].legend(fontsize=5.5, loc="lower left")
-    fig.suptitle(f"{title}: summed top maps as a one-vs-rest detector (threshold from source validation) "
+    fig.suptitle(f"{title}:\nsummed top maps as a one-vs-rest detector (threshold from source validation) "
                  "vs the classifier, source test split and target domain", fontsize=8)
     plots.save(fig, out)
 
@@ -369,8 +369,8 @@ def draw_overlays(panels, names: Sequence[str], title: str, out) -> None:
                 ax.imshow(topmaps.mask_overlay(images[c], maps[c], vmax))
                 ax.set_title(f"{float(maps[c].mean()):.3g}", fontsize=5.5)
             axes[2 * r + j, 0].set_ylabel(f"{names[k]}\nmap {the_map}\n{d}", fontsize=6)
-    fig.suptitle(f"{title}, on images of its class: source (upper) and target domain (lower) rows, one brightness scale"
-                 " per class; number: the map's mean activation", fontsize=7)
+    fig.suptitle(f"{title},\non images of its class: source (upper) and target domain (lower) rows, one brightness scale"
+                 " per class;\nnumber: the map's mean activation", fontsize=7)
     plots.save(fig, out)
 
 
