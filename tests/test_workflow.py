@@ -125,6 +125,8 @@ FIGURES = (
 ATLAS_FIGURES = ("atlas_base", "atlas_finetuned", "atlas_compare", "atlas_classes")
 # The paper's top-map and attribution figures: both networks' per-network figures side by side.
 PANEL_FIGURES = ("topmaps", "topmaps_separation", "attribution", "decision_boundary")
+# The paper's domain-shift figures (test.yaml redraws the test split X-ray-like).
+DOMAIN_FIGURES = ("domain_compare", "domain_confusion", "domain_detector", "domain_overlays")
 
 
 def check_comparison(out: Path, config: dict, channels: dict) -> None:
@@ -350,7 +352,7 @@ def check_topmaps_and_attribution(out: Path, config: dict) -> None:
                 assert (folder / (figure + suffix)).stat().st_size > 1000, (net, figure)
 
 
-DOMAIN_FIGURES = ("confusion", "detector", "overlays", "class_sums")
+DOMAIN_NET_FIGURES = ("confusion", "detector", "overlays", "class_sums")
 
 
 def check_domain(out: Path, config: dict) -> None:
@@ -398,14 +400,15 @@ def check_domain(out: Path, config: dict) -> None:
         for (_, d), rows in overlays.groupby(["class", "domain"]):
             assert len(rows) <= config["domain"]["overlay_images"]
             assert (rows.label == rows.label.iloc[0]).all()
-        for figure in DOMAIN_FIGURES:
+        for figure in DOMAIN_NET_FIGURES:
             for suffix in (".png", ".pdf"):
                 assert (folder / (figure + suffix)).stat().st_size > 1000, (net, figure)
     compare = pd.read_csv(out / "domain/compare.csv")
     assert len(compare) == 2 * len(names)
     summary = pd.read_csv(out / "domain/summary.csv")
     assert len(summary) == 4 and summary.accuracy.between(0, 1).all()
-    assert (out / "domain/compare.png").stat().st_size > 1000
+    for name in DOMAIN_FIGURES:
+        assert (out / f"figures/{name}.png").stat().st_size > 1000, name
 
 
 def test_frozen_layer_renders_do_not_change(first_run, config):
@@ -453,11 +456,11 @@ def test_report_holds_every_figure(first_run, config):
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (first_run / "report.html").read_text()
     figures = sorted((first_run / "results" / config["experiment"] / "figures").glob("*.png"))
-    assert {p.stem for p in figures} >= set(FIGURES + ATLAS_FIGURES + PANEL_FIGURES)
+    assert {p.stem for p in figures} >= set(FIGURES + ATLAS_FIGURES + PANEL_FIGURES + DOMAIN_FIGURES)
     for png in figures:
         assert base64.b64encode(png.read_bytes()).decode() in html, f"{png.name} is not in the report"
     # Captions come from workflow/report/*.rst, one per figure.
-    for name in FIGURES + ATLAS_FIGURES + PANEL_FIGURES:
+    for name in FIGURES + ATLAS_FIGURES + PANEL_FIGURES + DOMAIN_FIGURES:
         caption = (REPO / "workflow/report" / f"{name}.rst").read_text().split()[:6]
         assert " ".join(caption) in " ".join(re.sub(r"<[^>]+>", " ", html).split()), name
 

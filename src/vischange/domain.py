@@ -323,7 +323,7 @@ def draw_detector(detector: pd.DataFrame, title: str, out) -> None:
 
     n = len(detector)
     x = np.arange(n)
-    fig, axes = plots.plt.subplots(1, 3, figsize=(min(18, 3 + 0.35 * n) + 3, 3.2), sharey=True)
+    fig, axes = plots.plt.subplots(1, 3, figsize=(min(18, 3 + 0.35 * n) + 3, 3.6), sharey=True, layout="constrained")
     for ax, (metric, label) in zip(axes, (("auc", "ROC AUC"), ("precision", "precision"), ("recall", "recall"))):
         ax.plot(x - 0.12, detector[f"source_{metric}"], "o", color="tab:green", ms=4, mfc="none", alpha=0.5,
                 label="top maps, source")
@@ -354,7 +354,9 @@ def draw_overlays(panels, names: Sequence[str], title: str, out) -> None:
         topmaps.draw_message(f"{title}: no shown class kept a top map of its own", out)
         return
     cols = max(1, max(len(g[2]) for _, _, by in panels for g in by.values()))
-    fig, axes = plots.plt.subplots(2 * len(panels), cols, figsize=(1.05 * cols + 1.2, 2.2 * len(panels) + 0.6), squeeze=False)
+    # Square image panels with a one-line title each: ~1.25 in per row, plus the suptitle.
+    fig, axes = plots.plt.subplots(2 * len(panels), cols, figsize=(1.05 * cols + 1.2, 2.5 * len(panels) + 0.7),
+                                   squeeze=False, layout="constrained")
     for r, (k, the_map, by_domain) in enumerate(panels):
         vmax = topmaps._overlay_vmax([m.numpy() for _, maps, _ in by_domain.values() for m in maps])
         for j, d in enumerate(DOMAINS):

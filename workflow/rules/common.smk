@@ -98,6 +98,10 @@ if DOMAIN_ON and not DOMAIN_IN_ALL:
     )
 
 
+# The paper's per-network domain figures, both networks side by side (rule domain_figures).
+DOMAIN_FIGURES = ("domain_confusion", "domain_detector", "domain_overlays")
+
+
 def domain_outputs():
     """What `rule all` builds of the domain-shift stage (nothing when domain.source is none
     or its user-given folder is missing)."""
@@ -108,6 +112,6 @@ def domain_outputs():
     return expand(f"{R}/domain/{{net}}/{{name}}", net=NETS, name=per_net) + [
         f"{R}/domain/compare.csv",
         f"{R}/domain/summary.csv",
-        f"{R}/domain/compare.png",
-        f"{R}/domain/compare.pdf",
+        *figure_files("domain_compare"),
+        *(f for name in DOMAIN_FIGURES for f in figure_files(name)),
     ]

@@ -114,7 +114,7 @@ if DOMAIN_ON:
         output:
             table=f"{R}/domain/compare.csv",
             summary=f"{R}/domain/summary.csv",
-            figure=[f"{R}/domain/compare.png", f"{R}/domain/compare.pdf"],
+            figure=report_figure("domain_compare", "Domain shift"),
         params:
             nets=NETS,
         localrule: True
@@ -126,3 +126,32 @@ if DOMAIN_ON:
             "../../envs/vischange.yaml"
         script:
             "../../scripts/domain_compare.py"
+
+    rule domain_figures:
+        """The paper's domain-shift figures: both networks' confusion matrices, detectors and overlays, one network per row."""
+        input:
+            domain_confusion=expand(f"{R}/domain/{{net}}/confusion.png", net=NETS),
+            domain_detector=expand(f"{R}/domain/{{net}}/detector.png", net=NETS),
+            domain_overlays=expand(f"{R}/domain/{{net}}/overlays.png", net=NETS),
+        output:
+            domain_confusion=report_figure("domain_confusion", "Domain shift"),
+            domain_detector=report_figure("domain_detector", "Domain shift"),
+            domain_overlays=report_figure("domain_overlays", "Domain shift"),
+        params:
+            titles={name: [f"{net} network" for net in NETS] for name in DOMAIN_FIGURES},
+            suptitles={
+                "domain_confusion": "Confusion matrices on the source test split and on the target domain",
+                "domain_detector": "Summed top maps as class detectors against the classifier, source and target",
+                "domain_overlays": "Each class's first top map on images of its class, source over target",
+            },
+            # Confusion matrices and detector rows are wide; the overlay grids are tall.
+            columns={"domain_confusion": 1, "domain_detector": 1, "domain_overlays": 2},
+        localrule: True
+        log:
+            f"{LOGS}/domain_figures/domain_figures.log",
+        benchmark:
+            f"{BENCH}/domain_figures/domain_figures.tsv"
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/figure_panels.py"
