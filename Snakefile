@@ -33,6 +33,7 @@ include: "workflow/rules/attribution.smk"
 include: "workflow/rules/topmaps.smk"
 include: "workflow/rules/patches_common.smk"
 include: "workflow/rules/patches.smk"
+include: "workflow/rules/domain.smk"
 # Last: it checks which of the paper's sections the rules above can feed.
 include: "workflow/rules/paper.smk"
 
@@ -81,3 +82,4 @@ rule all:
         patch_outputs(),
         [figure_files(name) for name in ATLAS_FIGURES],
         [figure_files(name) for name in ("topmaps", "topmaps_separation", "attribution", "decision_boundary")],
+        domain_outputs(),

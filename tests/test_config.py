@@ -142,7 +142,8 @@ def test_analysis_checks_accept_valid_names_and_read_a_prepared_run(tmp_path, mo
     vcfg.check_config(checked(**{"topmaps.classes": ["square-checker"], "topmaps.map_class": "circle-dots", "topmaps.image": 17}))
     # Stanford data: class names and test images are known once an earlier run prepared them.
     config = checked(**{"data.source": "stanford_cars", "data.stanford_cars.directory": str(tmp_path),
-                        "model.base.source": "torchvision", "topmaps.classes": ["Audi"], "topmaps.image": 2})
+                        "model.base.source": "torchvision", "domain.source": "none",
+                        "topmaps.classes": ["Audi"], "topmaps.image": 2})
     monkeypatch.chdir(tmp_path)
     assert vcfg.task_classes(config) is None and vcfg.count_test_images(config) is None
     vcfg.check_config(config)  # unknown yet: the jobs check them

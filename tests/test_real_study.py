@@ -22,7 +22,7 @@ from .stanford_fixtures import DOG_BREEDS, add_bytes, jpeg_bytes, make_cars_devk
 pytestmark = pytest.mark.workflow
 
 GPU_RULE = re.compile(
-    r"^(pretrain|finetune|render_.*_chunk\d+|render_examples_.*|compare_features|task_head|attribution|topmaps_scan|topmaps_render|atlas_collect|atlas_icons|patches_render|patches_experiment)$"
+    r"^(pretrain|finetune|render_.*_chunk\d+|render_examples_.*|compare_features|task_head|attribution|topmaps_scan|topmaps_render|atlas_collect|atlas_icons|patches_render|patches_experiment|domain_scan)$"
 )
 CHUNK_RULE = re.compile(r"^render_.*_chunk\d+$")
 
@@ -61,15 +61,22 @@ def plan(stdout: str) -> tuple[dict[str, int], dict[str, str]]:
 @pytest.mark.parametrize("name, downloads", [("dogs", 2), ("cars", 4)])
 def test_real_configs_plan_the_whole_study_without_data(tmp_path, name, downloads):
     configfile = REPO / "config" / f"{name}.yaml"
+    cfg = yaml.safe_load(configfile.read_text())
+    # The user-given target domain: its folder must exist for the plan to include the
+    # domain stage (its images are read only when target_data runs).
+    target = tmp_path / cfg["domain"]["folder"]
+    target.mkdir(parents=True)
     proc = run_snakemake(tmp_path, "-n", configfile=configfile, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-4000:]
     counts, resources = plan(proc.stdout)
-    cfg = yaml.safe_load(configfile.read_text())
     assert counts["download"] == downloads
     for rule in ("stanford_data", "base_weights", "finetune", "compare_channels", "figure_render_pairs"):
         assert counts[rule] == 1, rule
-    for rule in ("task_head", "attribution", "topmaps_scan", "topmaps_render", "topmaps_summary", "atlas_collect"):
+    for rule in ("task_head", "attribution", "topmaps_scan", "topmaps_render", "topmaps_summary", "atlas_collect",
+                 "domain_scan", "domain_summary"):
         assert counts[rule] == 2, rule  # one per network
+    # the target domain: a user-given folder, read when the job runs (not needed to plan)
+    assert counts["target_data"] == 1 and counts["domain_compare"] == 1
     assert counts["atlas_icons"] == 2 * cfg["atlas"]["icons"]["shards"]
     for rule in ("atlas_layout", "atlas_images", "atlas_figures"):
         assert counts[rule] == 1, rule
@@ -83,7 +90,20 @@ def test_real_configs_plan_the_whole_study_without_data(tmp_path, name, download
     assert sum(n for rule, n in counts.items() if CHUNK_RULE.match(rule)) == 2 * per_net
     for rule, line in resources.items():
         assert ("gpu=1" in line) == bool(GPU_RULE.match(rule)), (rule, line)
+    target.rmdir()
+    target.parent.rmdir()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".snakemake"], "a dry run must not write data"
+
+
+def test_a_missing_target_folder_leaves_only_the_domain_stage_out(tmp_path):
+    """Without the user's target folder the study still runs, with a warning naming the key."""
+    configfile = REPO / "config" / "dogs.yaml"
+    proc = run_snakemake(tmp_path, "-n", configfile=configfile, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    counts, _ = plan(proc.stdout)
+    assert counts["finetune"] == 1 and counts["topmaps_scan"] == 2
+    assert not {"target_data", "domain_scan", "domain_summary", "domain_compare"} & set(counts)
+    assert "domain.folder" in proc.stdout + proc.stderr  # the logger writes warnings at parse time to stdout
 
 
 def test_downloads_are_local_jobs_and_gpu_jobs_are_not(tmp_path):

@@ -108,6 +108,7 @@ def test_output_contract(first_run, config):
 
     check_comparison(out, config, channels)
     check_topmaps_and_attribution(out, config)
+    check_domain(out, config)
 
     logs = first_run / "logs" / config["experiment"]
     for rule in ("synthetic_data", "pretrain", "finetune", "render_table", "gray_filter", "compare_features",
@@ -126,6 +127,8 @@ ATLAS_FIGURES = ("atlas_base", "atlas_finetuned", "atlas_compare", "atlas_classe
 PANEL_FIGURES = ("topmaps", "topmaps_separation", "attribution", "decision_boundary")
 # The paper's atlas-patch figure: every tested network and direction.
 PATCH_FIGURES = ("patches",)
+# The paper's domain-shift figures (test.yaml redraws the test split X-ray-like).
+DOMAIN_FIGURES = ("domain_compare", "domain_confusion", "domain_detector", "domain_overlays")
 
 
 def check_comparison(out: Path, config: dict, channels: dict) -> None:
@@ -351,6 +354,65 @@ def check_topmaps_and_attribution(out: Path, config: dict) -> None:
                 assert (folder / (figure + suffix)).stat().st_size > 1000, (net, figure)
 
 
+DOMAIN_NET_FIGURES = ("confusion", "detector", "overlays", "class_sums")
+
+
+def check_domain(out: Path, config: dict) -> None:
+    """Domain shift: the target is the test split restyled (same labels), metrics computed on the right images."""
+    names = (out / "data/classes.txt").read_text().split()
+    test = pd.read_csv(out / "data/test.csv")
+    target = pd.read_csv(out / "data/target.csv")
+    # the demo's target domain: the test split, image by image, with its labels
+    assert target.label.tolist() == test.label.tolist()
+    assert [Path(p).name for p in target.path] == [Path(p).name for p in test.path]
+    assert all((out / "data" / p).is_file() for p in target.path)
+    source_pixels = np.asarray(Image.open(out / "data" / test.path.iloc[0]), dtype=float)
+    target_pixels = np.asarray(Image.open(out / "data" / target.path.iloc[0]), dtype=float)
+    assert np.ptp(target_pixels, axis=-1).max() <= 1 < np.ptp(source_pixels, axis=-1).mean()  # gray vs colour
+    for net in ("base", "finetuned"):
+        folder = out / "domain" / net
+        predictions = pd.read_csv(folder / "predictions.csv")
+        assert predictions.label.tolist() == target.label.tolist() and len(predictions) == len(target)
+        accuracy = pd.read_csv(folder / "accuracy.csv").set_index("domain")
+        head = json.loads((out / "attribution" / net / "head.json").read_text())
+        assert accuracy.loc["source", "accuracy"] == pytest.approx(head["accuracy"]["test"], abs=1e-6)
+        assert accuracy.loc["target", "accuracy"] == pytest.approx(predictions.correct.mean(), abs=1e-6)
+        assert accuracy.loc["target", "images"] == len(target)
+        for d, n in (("source", len(test)), ("target", len(target))):
+            confusion = pd.read_csv(folder / f"confusion_{d}.csv")
+            assert len(confusion) == len(names) ** 2 and confusion["count"].sum() == n
+        detector = pd.read_csv(folder / "detector.csv")
+        assert detector["class"].tolist() == names
+        # the source columns are the topmaps stage's test-split detector, thresholds from source val
+        topmap_detector = pd.read_csv(out / "topmaps" / net / "detector.csv")
+        for column in ("threshold", "n_maps"):
+            assert np.allclose(detector[column], topmap_detector[column], equal_nan=True), column
+        for metric in ("auc", "precision", "recall"):
+            assert np.allclose(detector[f"source_{metric}"], topmap_detector[f"test_{metric}"], equal_nan=True), metric
+            assert np.allclose(detector[f"head_source_{metric}"], topmap_detector[f"head_{metric}"], equal_nan=True), metric
+        # the target's recall per class is the target confusion matrix's diagonal
+        confusion = pd.read_csv(folder / "confusion_target.csv")
+        diagonal = confusion[confusion["true"] == confusion["predicted"]].set_index("true").loc[names, "fraction"]
+        assert np.allclose(detector["head_target_recall"], diagonal.to_numpy())
+        for column in ("target_auc", "target_precision", "target_recall", "head_target_auc"):
+            assert detector[column].dropna().between(0, 1).all(), column
+        assert len(pd.read_csv(folder / "class_sums.csv")) == len(names) * len(target)
+        overlays = pd.read_csv(folder / "overlays.csv")
+        assert set(overlays.domain) <= {"source", "target"}
+        for (_, d), rows in overlays.groupby(["class", "domain"]):
+            assert len(rows) <= config["domain"]["overlay_images"]
+            assert (rows.label == rows.label.iloc[0]).all()
+        for figure in DOMAIN_NET_FIGURES:
+            for suffix in (".png", ".pdf"):
+                assert (folder / (figure + suffix)).stat().st_size > 1000, (net, figure)
+    compare = pd.read_csv(out / "domain/compare.csv")
+    assert len(compare) == 2 * len(names)
+    summary = pd.read_csv(out / "domain/summary.csv")
+    assert len(summary) == 4 and summary.accuracy.between(0, 1).all()
+    for name in DOMAIN_FIGURES:
+        assert (out / f"figures/{name}.png").stat().st_size > 1000, name
+
+
 def test_frozen_layer_renders_do_not_change(first_run, config):
     """A layer that fine-tuning froze renders bit-identically in both networks."""
     out = first_run / "results" / config["experiment"]
@@ -396,11 +458,11 @@ def test_report_holds_every_figure(first_run, config):
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (first_run / "report.html").read_text()
     figures = sorted((first_run / "results" / config["experiment"] / "figures").glob("*.png"))
-    assert {p.stem for p in figures} >= set(FIGURES + ATLAS_FIGURES + PANEL_FIGURES + PATCH_FIGURES)
+    assert {p.stem for p in figures} >= set(FIGURES + ATLAS_FIGURES + PANEL_FIGURES + PATCH_FIGURES + DOMAIN_FIGURES)
     for png in figures:
         assert base64.b64encode(png.read_bytes()).decode() in html, f"{png.name} is not in the report"
     # Captions come from workflow/report/*.rst, one per figure.
-    for name in FIGURES + ATLAS_FIGURES + PANEL_FIGURES + PATCH_FIGURES:
+    for name in FIGURES + ATLAS_FIGURES + PANEL_FIGURES + PATCH_FIGURES + DOMAIN_FIGURES:
         caption = (REPO / "workflow/report" / f"{name}.rst").read_text().split()[:6]
         assert " ".join(caption) in " ".join(re.sub(r"<[^>]+>", " ", html).split()), name
 

@@ -129,6 +129,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(1, keepdims=True)
 
 
+def head_probs(features: np.ndarray, weight: Tensor, bias: Tensor) -> np.ndarray:
+    """Class probabilities of a linear task head on penultimate features: (N, D) -> (N, K) float64."""
+    logits = np.asarray(features) @ weight.float().numpy().T.astype(np.float64) + bias.float().numpy()
+    return softmax(logits)
+
+
 def task_head(
     model_path: str | Path,
     *,
@@ -182,8 +188,7 @@ def task_head(
         summary["probe"] = {"model": "multinomial logistic regression on standardized penultimate features",
                             "fitted_on": "train", "C": probe_c, "features": int(weight.shape[1])}
     for split in manifests:
-        logits = features[split] @ weight.numpy().T.astype(np.float64) + bias.numpy()
-        probs = softmax(logits)
+        probs = head_probs(features[split], weight, bias)
         predicted = probs.argmax(1)
         arrays[f"{split}_features"] = features[split].astype(np.float32)
         arrays[f"{split}_probs"] = probs.astype(np.float32)
@@ -530,10 +535,18 @@ def draw_confusion(conf: pd.DataFrame, names: Sequence[str], title: str, out) ->
     from . import plots
 
     k = len(names)
-    frac = conf["fraction"].to_numpy().reshape(k, k)
-    count = conf["count"].to_numpy().reshape(k, k)
     side = min(14.0, 2.0 + 0.45 * k)
     fig, ax = plots.plt.subplots(figsize=(side + 1.0, side))
+    shown = confusion_axes(ax, conf, names, title)
+    fig.colorbar(shown, ax=ax, fraction=0.046, label="fraction of the true class")
+    plots.save(fig, out)
+
+
+def confusion_axes(ax, conf: pd.DataFrame, names: Sequence[str], title: str):
+    """Draw a row-normalized confusion matrix (:func:`confusion`) on `ax`; returns the image (for a colour bar)."""
+    k = len(names)
+    frac = conf["fraction"].to_numpy().reshape(k, k)
+    count = conf["count"].to_numpy().reshape(k, k)
     shown = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
     if k <= 20:
         for i in range(k):
@@ -547,6 +560,5 @@ def draw_confusion(conf: pd.DataFrame, names: Sequence[str], title: str, out) ->
         ax.set_yticklabels(names, fontsize=6)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    fig.colorbar(shown, ax=ax, fraction=0.046, label="fraction of the true class")
     ax.set_title(title, fontsize=8)
-    plots.save(fig, out)
+    return shown

@@ -104,6 +104,7 @@ def check_config(config: dict[str, Any]) -> dict[str, int]:
         problems.append("config key model.base.source: 'pretrain' needs data.source synthetic (a base task)")
     problems.extend(_compare_problems(config, probe))
     problems.extend(_analysis_problems(config, probe))
+    problems.extend(domain_problems(config))
     problems.extend(data_problems(config["data"]))
     if problems:
         raise ConfigError(problems)
@@ -221,6 +222,28 @@ def _analysis_problems(config: dict, probe) -> list[str]:
             index = section.get("image", 0)
             if index >= n_test:
                 problems.append(f"config key {key}: image {index} is out of range (the test split has {n_test} images)")
+    return problems
+
+
+def domain_problems(config: dict) -> list[str]:
+    """The domain section: a synthetic target needs the synthetic data and a shifted style;
+    a folder target needs a folder (whether it exists is checked by the target_data job,
+    so that a study can be planned before its data are on disk)."""
+    dom = config.get("domain") or {}
+    source = dom.get("source", "none")
+    problems: list[str] = []
+    if source == "synthetic":
+        from .datasets import synthetic
+
+        if config["data"]["source"] != "synthetic":
+            problems.append("config key domain.source: 'synthetic' needs data.source synthetic; use 'folder' with domain.folder")
+        style = dom.get("style", "xray")
+        if style not in synthetic.STYLES:
+            problems.append(f"config key domain.style: unknown style {style!r} (choose from {', '.join(sorted(synthetic.STYLES))})")
+        elif style == "default":
+            problems.append("config key domain.style: 'default' is the source domain's own style; choose a shifted one")
+    if source == "folder" and not dom.get("folder"):
+        problems.append("config key domain.folder: source 'folder' needs the target domain's image folder")
     return problems
 
 

@@ -745,9 +745,11 @@ def draw_map_images(groups, names, k: int, the_map: int, title: str, out) -> Non
     plots.save(fig, out)
 
 
-def draw_sums(sums: np.ndarray, labels: np.ndarray, detector: pd.DataFrame, names, shown, title: str, out) -> None:
+def draw_sums(sums: np.ndarray, labels: np.ndarray, detector: pd.DataFrame, names, shown, title: str, out,
+              images: str = "test image", auc_label: str = "test AUC") -> None:
     """The seed's Q5 plots: per shown class, the summed activation of its top maps on every test
-    image (ordered by true class), coloured by true class, with the validation threshold."""
+    image (ordered by true class), coloured by true class, with the validation threshold.
+    `images` and `auc_label` name the images and the AUC in the panels (another split or domain)."""
     from .attribution import class_colours
 
     plots = _plt()
@@ -766,9 +768,9 @@ def draw_sums(sums: np.ndarray, labels: np.ndarray, detector: pd.DataFrame, name
         else:
             ax.scatter(np.arange(len(order)), sums[order, k], s=6, c=[colours[int(l)] for l in labels[order]])
             ax.axhline(row["threshold"], color="black", linestyle="--", linewidth=0.8)
-        ax.set_title(f"top maps of {names[k]} ({int(row['n_maps'])} maps); test AUC {row['test_auc']:.2f}", fontsize=6.5)
+        ax.set_title(f"top maps of {names[k]} ({int(row['n_maps'])} maps); {auc_label} {row['test_auc']:.2f}", fontsize=6.5)
         ax.tick_params(labelsize=6)
-        ax.set_xlabel("test image (by true class)", fontsize=6)
+        ax.set_xlabel(f"{images} (by true class)", fontsize=6)
         ax.set_ylabel("summed activation", fontsize=6)
     handles = [plots.plt.Line2D([], [], marker="o", linestyle="", color=colours[k], label=names[k]) for k in range(len(names))][:20]
     fig.legend(handles=handles, fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), title="true class", title_fontsize=6)

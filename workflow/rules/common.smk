@@ -1,7 +1,9 @@
 # Config validation (schema, then checks against the real model) and shared names.
+import os
 import re
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 from vischange import config as vcfg
@@ -81,3 +83,35 @@ def net_figure(stage, name):
     """A per-network figure of a stage as PNG and PDF: {R}/{stage}/{net}/{name}.{png,pdf},
     with {net} left as the rule's wildcard."""
     return [f"{R}/{stage}/{{net}}/{name}.png", f"{R}/{stage}/{{net}}/{name}.pdf"]
+
+
+# Domain shift (domain.smk): on unless domain.source is none.
+DOMAIN_ON = config["domain"]["source"] != "none"
+# A user-given target folder that is not there yet leaves the stage out of `rule all`
+# (the rest of the study runs); asking for a domain output then stops at target_data,
+# which names the key.
+DOMAIN_IN_ALL = DOMAIN_ON and (config["domain"]["source"] != "folder" or os.path.isdir(config["domain"]["folder"]))
+if DOMAIN_ON and not DOMAIN_IN_ALL:
+    logger.warning(
+        f"domain: the target folder domain.folder={config['domain']['folder']!r} does not exist; the domain-shift "
+        "study is left out of this run (put one sub-folder of images per class there, or set domain.source: none)"
+    )
+
+
+# The paper's per-network domain figures, both networks side by side (rule domain_figures).
+DOMAIN_FIGURES = ("domain_confusion", "domain_detector", "domain_overlays")
+
+
+def domain_outputs():
+    """What `rule all` builds of the domain-shift stage (nothing when domain.source is none
+    or its user-given folder is missing)."""
+    if not DOMAIN_IN_ALL:
+        return []
+    per_net = ["accuracy.csv", "confusion_source.csv", "confusion_target.csv", "detector.csv", "overlays.csv"]
+    per_net += [f"{name}.{ext}" for name in ("confusion", "detector", "overlays", "class_sums") for ext in ("png", "pdf")]
+    return expand(f"{R}/domain/{{net}}/{{name}}", net=NETS, name=per_net) + [
+        f"{R}/domain/compare.csv",
+        f"{R}/domain/summary.csv",
+        *figure_files("domain_compare"),
+        *(f for name in DOMAIN_FIGURES for f in figure_files(name)),
+    ]

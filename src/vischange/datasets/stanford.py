@@ -363,3 +363,52 @@ __all__ = [
     "read_dogs_list",
     "validation_mask",
 ]
+
+
+# --------------------------------------------------------------------------
+# A user-given test set with the same classes (the domain-shift study's target domain)
+# --------------------------------------------------------------------------
+
+
+def folder_manifest(folder: str | os.PathLike, class_names: Sequence[str], out_csv: str | os.PathLike,
+                    threads: int = 1) -> pd.DataFrame:
+    """Manifest of a class-per-folder image set whose classes are the task's: ``<folder>/<class>/*.jpg``.
+
+    Every sub-folder must be named exactly as a class of ``class_names`` (the task's
+    data/classes.txt) and every class must have a sub-folder with at least one image:
+    otherwise DatasetError names the unknown and the missing classes, so labels can
+    never be silently shifted. Labels are the task's; images (.jpg, .jpeg, .png) are
+    decoded once, and any that do not decode stop the job with their names. Writes
+    ``out_csv`` (path,label; absolute paths, the folder is read in place) and returns it.
+    """
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"config key domain.folder: {str(root)!r} is not a folder; give a folder with one "
+                           f"sub-folder of images per class ({', '.join(class_names[:3])}, ...)")
+    folders = {p.name: p for p in sorted(root.iterdir()) if p.is_dir()}
+    unknown = sorted(set(folders) - set(class_names))
+    missing = [name for name in class_names if name not in folders]
+    problems = []
+    if unknown:
+        problems.append(f"sub-folders that are not classes of the task: {unknown[:10]}")
+    if missing:
+        problems.append(f"classes without a sub-folder: {missing[:10]}" + (f" and {len(missing) - 10} more" if len(missing) > 10 else ""))
+    rows = []
+    for label, name in enumerate(class_names):
+        if name not in folders:
+            continue
+        images = [p for p in sorted(folders[name].iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        if not images:
+            problems.append(f"class folder {name!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        rows.extend((str(p.resolve()), label) for p in images)
+    if problems:
+        raise DatasetError(f"target-domain folder {str(root)!r} (config key domain.folder) does not match the task's "
+                           f"{len(class_names)} classes: " + "; ".join(problems))
+    bad = find_bad_images([Path(p) for p, _ in rows], threads)
+    if bad:
+        listed = "; ".join(f"{p}: {why}" for p, why in list(bad.items())[:5])
+        raise DatasetError(f"{len(bad)} images of {str(root)!r} do not decode: {listed}")
+    frame = pd.DataFrame(rows, columns=["path", "label"]).astype({"label": np.int64})
+    write_csv(out_csv, frame)
+    log.info("target domain: %d images of %d classes from %s", len(frame), len(class_names), root)
+    return frame

@@ -262,6 +262,21 @@ class Style:
     blob_prob: float = 0.5
     blob_radius: tuple[float, float] = (0.025, 0.055)
     min_colour_dist: float = 0.4  # RGB distance (in [0, 1]^3) between object/background colours
+    # Domain-shift styles. palette "colour" keeps the drawn colours; "xray" maps them to
+    # gray levels of a radiograph (dark background, bright object, the texture's two
+    # fills a fixed luminance step apart so the class stays visible) and the final image
+    # to grayscale. blur: Gaussian blur sigma in pixels, applied before the pixel noise.
+    # A style consumes the image's random stream exactly as the default style does, so
+    # image i of a split shows the same scene (shape, position, texture, phase) in every
+    # style: a shifted split is a paired, label-exact copy of the source split.
+    palette: str = "colour"
+    blur: float = 0.0
+    fill_contrast: float = 0.3  # xray palette: luminance step between the texture's two fills
+    invert: bool = False  # final image as its negative (after blur, noise and grayscale)
+    # Contrast of a random bank texture laid over the background (behind blobs and object);
+    # 0 for none. Its draws come from a generator spawned from the image's, so the scene's
+    # own random stream is not consumed.
+    background_texture: float = 0.0
 
 
 _DEFAULT_BANK: dict[str, TextureSpec] = {
@@ -272,7 +287,20 @@ _DEFAULT_BANK: dict[str, TextureSpec] = {
     "grid": TextureSpec(_tex_grid, (0.18, 0.28)),
 }
 
-STYLES: dict[str, Style] = {"default": Style(textures=_DEFAULT_BANK)}
+STYLES: dict[str, Style] = {
+    "default": Style(textures=_DEFAULT_BANK),
+    # The demo's target domain (the article's web photos -> X-ray scans): the same scenes
+    # as gray negatives (bright background, dark object), over structured backgrounds
+    # (a random bank texture, as ribs behind an X-rayed object), a little blurred and
+    # grainier. The object's outline and fill texture, hence its class, are untouched and
+    # its two fills keep a 0.3 luminance step; the tests check that the images differ
+    # measurably.
+    "xray": Style(textures=_DEFAULT_BANK, palette="xray", blur=0.7, pixel_noise=(0.03, 0.06),
+                  background_texture=0.3, invert=True),
+}
+
+#: Luminance weights (ITU-R BT.601) used by the xray palette.
+_LUMA = np.array([0.299, 0.587, 0.114])
 
 
 def _get_style(style: str) -> Style:
@@ -405,7 +433,12 @@ def _render(obj: ObjectClass, rng: np.random.Generator, size: int, st: Style) ->
     """Render one image of class ``obj``; returns float (size, size, 3) in [0, 1]."""
     # Colours: [background, fill A, fill B]; B only matters for textures.
     bg_colour, col_a, col_b = _distinct_colours(rng, 3, st.min_colour_dist)
+    if st.palette == "xray":
+        bg_colour, col_a, col_b = _xray_levels(bg_colour, col_a, col_b, st.fill_contrast)
     img = _smooth_field(rng, size, bg_colour, st)
+
+    if st.background_texture > 0:
+        img = _textured_background(img, rng.spawn(1)[0], size, st)
 
     # Distractor blobs: much smaller than any object and drawn behind it.
     if rng.random() < st.blob_prob:
@@ -413,7 +446,10 @@ def _render(obj: ObjectClass, rng: np.random.Generator, size: int, st: Style) ->
             r = size * rng.uniform(*st.blob_radius)
             cx, cy = rng.uniform(0, size - 1, 2)
             alpha = shape_coverage("circle", size, (cx, cy), r / 0.9, 0.0)
-            img = _over(img, rng.random(3), alpha)
+            blob = rng.random(3)
+            if st.palette == "xray":  # faint specks, between background and object
+                blob = np.full(3, 0.2 + 0.25 * float(_LUMA @ blob))
+            img = _over(img, blob, alpha)
 
     # Object geometry; keep the whole object inside the frame (the triangle's
     # corners, the farthest point of any shape, reach 1.14 radii).
@@ -440,8 +476,53 @@ def _render(obj: ObjectClass, rng: np.random.Generator, size: int, st: Style) ->
         fill = _over(np.broadcast_to(col_a, img.shape), col_b, wts)
     img = _over(img, fill, coverage)
 
+    if st.blur > 0:
+        img = _gaussian_blur(img, st.blur)
     img = img + rng.normal(0.0, rng.uniform(*st.pixel_noise), img.shape)
+    if st.palette == "xray":
+        img = np.repeat((img @ _LUMA)[..., None], 3, axis=2)
+    if st.invert:
+        img = 1.0 - img
     return np.clip(img, 0.0, 1.0)
+
+
+def _textured_background(img: np.ndarray, rng: np.random.Generator, size: int, st: Style) -> np.ndarray:
+    """The background overlaid with a random bank texture (any kind, the objects' period range),
+    its second colour the background's own shifted by +-background_texture in every channel."""
+    names = sorted(st.textures)
+    spec = st.textures[names[int(rng.integers(len(names)))]]
+    period = size * rng.uniform(*st.texture_period)
+    offset = rng.uniform(0.0, period, 2)
+    duty = rng.uniform(*spec.duty)
+    xs, ys = _pixel_grid(size)
+    wts = spec.fn((xs - offset[0]) / period, (ys - offset[1]) / period, 1.0 / period, duty)
+    shift = st.background_texture * (1.0 if rng.random() < 0.5 else -1.0)
+    return np.clip(img + shift * wts[..., None], 0.0, 1.0)
+
+
+def _xray_levels(bg: np.ndarray, a: np.ndarray, b: np.ndarray, contrast: float = 0.3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The xray palette: gray levels from the drawn colours' luminance.
+
+    Background dark (0.05-0.20), fill A mid-bright (0.45-0.65), fill B 0.3 brighter or
+    darker than A (by the sign of the drawn colours' luminance difference), so the
+    class-defining texture keeps a contrast of 0.3 whatever colours were drawn.
+    """
+    la, lb = float(_LUMA @ a), float(_LUMA @ b)
+    level_a = 0.45 + 0.2 * la
+    level_b = level_a + (contrast if lb >= la else -contrast)
+    return (np.full(3, 0.05 + 0.15 * float(_LUMA @ bg)), np.full(3, level_a), np.full(3, level_b))
+
+
+def _gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur of an (H, W, 3) image, edges reflected."""
+    radius = max(1, int(math.ceil(3 * sigma)))
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    kernel = np.exp(-0.5 * (x / sigma) ** 2)
+    kernel /= kernel.sum()
+    pad = np.pad(img, ((radius, radius), (radius, radius), (0, 0)), mode="reflect")
+    n = img.shape[0]
+    rows = sum(kernel[i] * pad[i : i + n, :, :] for i in range(len(kernel)))
+    return sum(kernel[i] * rows[:, i : i + img.shape[1], :] for i in range(len(kernel)))
 
 
 def make_image(

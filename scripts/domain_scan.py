@@ -1,0 +1,19 @@
+"""Rule domain_scan: top-map-layer activations and the task head's decisions on the target domain."""
+from vischange import domain
+from vischange.runtime import start_job
+
+device = start_job(snakemake)
+i, o, p = snakemake.input, snakemake.output, snakemake.params
+domain.scan(
+    i.model,
+    i.head,
+    manifest=i.target,
+    classes_txt=i.classes,
+    layer=p.layer,
+    image_size=p.image_size,
+    crop_fraction=p.crop_fraction,
+    device=device,
+    out_scores=o.scores,
+    out_predictions=o.predictions,
+    workers=min(snakemake.threads, 4) - 1,
+)

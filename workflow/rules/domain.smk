@@ -1,0 +1,157 @@
+# Domain shift (the feature-map article's questions 4 and 5 across domains): the fine-tuning
+# task's source test split against a second test set of the same classes (domain section).
+# The data manifest goes to data/target.csv, everything else under domain/{net}/ and domain/.
+
+_DOM = config["domain"]
+
+
+if DOMAIN_ON:
+    _TARGET_OUT = {"manifest": f"{R}/data/target.csv"}
+    if _DOM["source"] == "synthetic":
+        _TARGET_OUT["images"] = directory(f"{R}/data/target")
+
+    rule target_data:
+        """The target domain's manifest: the demo's test split redrawn in a shifted style, or a user-given class-per-folder set."""
+        input:
+            classes=f"{R}/data/classes.txt",
+        output:
+            **_TARGET_OUT,
+        params:
+            domain=_DOM,
+            synthetic=config["data"]["synthetic"],
+            image_size=config["data"]["image_size"],
+            seed=config["seed"],
+        threads: 4
+        resources:
+            mem_mb=retry_mem_mb(4000),
+            runtime=retry_runtime(30),
+        log:
+            f"{LOGS}/target_data/target_data.log",
+        benchmark:
+            f"{BENCH}/target_data/target_data.tsv"
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/target_data.py"
+
+    rule domain_scan:
+        """The network on the target domain: spatial means of the top-map layer and the task head's decisions."""
+        input:
+            model=f"{R}/models/{{net}}.pt",
+            head=f"{R}/attribution/{{net}}/task_head.pt",
+            target=f"{R}/data/target.csv",
+            classes=f"{R}/data/classes.txt",
+        output:
+            scores=f"{R}/domain/{{net}}/target_scores.npz",
+            predictions=f"{R}/domain/{{net}}/predictions.csv",
+        params:
+            layer=config["topmaps"]["layer"],
+            image_size=config["data"]["image_size"],
+            crop_fraction=config["data"]["eval_crop"],
+            seed=config["seed"],
+            device=config["device"],
+        threads: 4
+        resources:
+            gpu=1,
+            mem_mb=retry_mem_mb(16000),
+            runtime=retry_runtime(60),
+        log:
+            f"{LOGS}/domain_scan/{{net}}.log",
+        benchmark:
+            f"{BENCH}/domain_scan/{{net}}.tsv"
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/domain_scan.py"
+
+    rule domain_summary:
+        """Source vs target: accuracy, confusion matrices, top-map detector vs classifier, class sums, overlays."""
+        input:
+            model=f"{R}/models/{{net}}.pt",
+            val=f"{R}/data/val.csv",
+            test=f"{R}/data/test.csv",
+            target=f"{R}/data/target.csv",
+            classes=f"{R}/data/classes.txt",
+            activations=f"{R}/topmaps/{{net}}/activations.npz",
+            top_maps=f"{R}/topmaps/{{net}}/top_maps.csv",
+            predictions=f"{R}/attribution/{{net}}/predictions.csv",
+            scores=f"{R}/attribution/{{net}}/scores.npz",
+            target_scores=f"{R}/domain/{{net}}/target_scores.npz",
+            target_predictions=f"{R}/domain/{{net}}/predictions.csv",
+        output:
+            accuracy=f"{R}/domain/{{net}}/accuracy.csv",
+            confusion_source=f"{R}/domain/{{net}}/confusion_source.csv",
+            confusion_target=f"{R}/domain/{{net}}/confusion_target.csv",
+            detector=f"{R}/domain/{{net}}/detector.csv",
+            sums=f"{R}/domain/{{net}}/class_sums.csv",
+            overlays=f"{R}/domain/{{net}}/overlays.csv",
+            confusion_figure=net_figure("domain", "confusion"),
+            detector_figure=net_figure("domain", "detector"),
+            sums_figure=net_figure("domain", "class_sums"),
+            overlays_figure=net_figure("domain", "overlays"),
+        params:
+            domain=_DOM,
+            topmaps=config["topmaps"],
+            image_size=config["data"]["image_size"],
+            crop_fraction=config["data"]["eval_crop"],
+            seed=config["seed"],
+            device="cpu",  # forward passes of a few images: cheap where Snakemake runs
+        localrule: True
+        log:
+            f"{LOGS}/domain_summary/{{net}}.log",
+        benchmark:
+            f"{BENCH}/domain_summary/{{net}}.tsv"
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/domain_summary.py"
+
+    rule domain_compare:
+        """Both networks: per-class classifier recall and AUC, and top-map detector AUC, source against target."""
+        input:
+            detectors=expand(f"{R}/domain/{{net}}/detector.csv", net=NETS),
+            accuracies=expand(f"{R}/domain/{{net}}/accuracy.csv", net=NETS),
+        output:
+            table=f"{R}/domain/compare.csv",
+            summary=f"{R}/domain/summary.csv",
+            figure=report_figure("domain_compare", "Domain shift"),
+        params:
+            nets=NETS,
+        localrule: True
+        log:
+            f"{LOGS}/domain_compare/domain_compare.log",
+        benchmark:
+            f"{BENCH}/domain_compare/domain_compare.tsv"
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/domain_compare.py"
+
+    rule domain_figures:
+        """The paper's domain-shift figures: both networks' confusion matrices, detectors and overlays, one network per row."""
+        input:
+            domain_confusion=expand(f"{R}/domain/{{net}}/confusion.png", net=NETS),
+            domain_detector=expand(f"{R}/domain/{{net}}/detector.png", net=NETS),
+            domain_overlays=expand(f"{R}/domain/{{net}}/overlays.png", net=NETS),
+        output:
+            domain_confusion=report_figure("domain_confusion", "Domain shift"),
+            domain_detector=report_figure("domain_detector", "Domain shift"),
+            domain_overlays=report_figure("domain_overlays", "Domain shift"),
+        params:
+            titles={name: [f"{net} network" for net in NETS] for name in DOMAIN_FIGURES},
+            suptitles={
+                "domain_confusion": "Confusion matrices on the source test split and on the target domain",
+                "domain_detector": "Summed top maps as class detectors against the classifier, source and target",
+                "domain_overlays": "Each class's first top map on images of its class, source over target",
+            },
+            # Confusion matrices and detector rows are wide; the overlay grids are tall.
+            columns={"domain_confusion": 1, "domain_detector": 1, "domain_overlays": 2},
+        localrule: True
+        log:
+            f"{LOGS}/domain_figures/domain_figures.log",
+        benchmark:
+            f"{BENCH}/domain_figures/domain_figures.tsv"
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/figure_panels.py"
