@@ -321,24 +321,16 @@ def draw_detector(detector: pd.DataFrame, title: str, out) -> None:
     detector's ROC AUC, precision and recall (threshold from source validation) beside the classifier's."""
     from . import plots
 
-    n = len(detector)
-    x = np.arange(n)
-    fig, axes = plots.plt.subplots(1, 3, figsize=(min(18, 3 + 0.35 * n) + 3, 3.6), sharey=True, layout="constrained")
-    for ax, (metric, label) in zip(axes, (("auc", "ROC AUC"), ("precision", "precision"), ("recall", "recall"))):
+    x = np.arange(len(detector))
+    fig, panels = topmaps.detector_grid(list(detector["class"]), 3.6)
+    axes = [ax for ax, _ in panels]
+    for ax, metric in panels:
         ax.plot(x - 0.12, detector[f"source_{metric}"], "o", color="tab:green", ms=4, mfc="none", alpha=0.5,
                 label="top maps, source")
         ax.plot(x - 0.12, detector[f"head_source_{metric}"], "s", color="tab:blue", ms=3.5, mfc="none", alpha=0.5,
                 label="classifier, source")
         ax.plot(x + 0.12, detector[f"target_{metric}"], "o", color="tab:green", ms=4.5, label="top maps, target")
         ax.plot(x + 0.12, detector[f"head_target_{metric}"], "s", color="tab:blue", ms=4, label="classifier, target")
-        ax.set_title(label, fontsize=8)
-        ax.set_ylim(-0.03, 1.03)
-        ax.grid(alpha=0.3)
-        if n <= 30:
-            ax.set_xticks(x)
-            ax.set_xticklabels(detector["class"], rotation=60, ha="right", fontsize=5.5)
-        else:
-            ax.set_xlabel("class", fontsize=7)
     axes[0].legend(fontsize=5.5, loc="lower left")
     fig.suptitle(f"{title}:\nsummed top maps as a one-vs-rest detector (threshold from source validation) "
                  "vs the classifier, source test split and target domain", fontsize=8)

@@ -778,23 +778,37 @@ def draw_sums(sums: np.ndarray, labels: np.ndarray, detector: pd.DataFrame, name
     plots.save(fig, out)
 
 
-def draw_detector(detector: pd.DataFrame, title: str, out) -> None:
-    """Per class: test ROC AUC and precision/recall of the top-map detector beside the network's own classifier."""
+DETECTOR_METRICS = (("auc", "ROC AUC"), ("precision", "precision"), ("recall", "recall"))
+
+
+def detector_grid(classes: Sequence[str], height: float, title_prefix: str = ""):
+    """A figure with one panel per detector metric (:data:`DETECTOR_METRICS`), shared y in
+    [0, 1], classes along x (named when at most 30). Returns (fig, [(ax, metric), ...])."""
     plots = _plt()
-    n = len(detector)
-    x = np.arange(n)
-    fig, axes = plots.plt.subplots(1, 3, figsize=(min(18, 3 + 0.35 * n) * 1.0 + 3, 3.0), sharey=True)
-    for ax, (metric, label) in zip(axes, (("auc", "ROC AUC"), ("precision", "precision"), ("recall", "recall"))):
-        ax.plot(x, detector[f"test_{metric}"], "o", color="tab:green", ms=4, label="summed top maps (threshold from val)")
-        ax.plot(x, detector[f"head_{metric}"], "s", color="tab:blue", ms=3.5, mfc="none", label="network's classifier")
-        ax.set_title(f"test {label}", fontsize=8)
+    n = len(classes)
+    fig, axes = plots.plt.subplots(1, 3, figsize=(min(18, 3 + 0.35 * n) + 3, height), sharey=True,
+                                   layout="constrained")
+    for ax, (_, label) in zip(axes, DETECTOR_METRICS):
+        ax.set_title(f"{title_prefix}{label}", fontsize=8)
         ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
         if n <= 30:
-            ax.set_xticks(x)
-            ax.set_xticklabels(detector["class"], rotation=60, ha="right", fontsize=5.5)
+            ax.set_xticks(np.arange(n))
+            ax.set_xticklabels(classes, rotation=60, ha="right", fontsize=5.5)
         else:
             ax.set_xlabel("class", fontsize=7)
+    return fig, [(ax, metric) for ax, (metric, _) in zip(axes, DETECTOR_METRICS)]
+
+
+def draw_detector(detector: pd.DataFrame, title: str, out) -> None:
+    """Per class: test ROC AUC and precision/recall of the top-map detector beside the network's own classifier."""
+    plots = _plt()
+    x = np.arange(len(detector))
+    fig, panels = detector_grid(list(detector["class"]), 3.2, "test ")
+    axes = [ax for ax, _ in panels]
+    for ax, metric in panels:
+        ax.plot(x, detector[f"test_{metric}"], "o", color="tab:green", ms=4, label="summed top maps (threshold from val)")
+        ax.plot(x, detector[f"head_{metric}"], "s", color="tab:blue", ms=3.5, mfc="none", label="network's classifier")
     axes[0].legend(fontsize=6, loc="lower left")
     fig.suptitle(f"{title}: the summed activation of a class's top maps as a one-vs-rest detector", fontsize=8)
     plots.save(fig, out)
