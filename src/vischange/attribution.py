@@ -189,16 +189,11 @@ def task_head(
                             "fitted_on": "train", "C": probe_c, "features": int(weight.shape[1])}
     for split in manifests:
         probs = head_probs(features[split], weight, bias)
-        predicted = probs.argmax(1)
         arrays[f"{split}_features"] = features[split].astype(np.float32)
         arrays[f"{split}_probs"] = probs.astype(np.float32)
-        n = len(labels[split])
-        summary["accuracy"][split] = float((predicted == labels[split]).mean())
-        rows.append(pd.DataFrame({
-            "split": split, "index": np.arange(n), "path": paths[split], "label": labels[split],
-            "predicted": predicted, "correct": predicted == labels[split],
-            "prob_true": probs[np.arange(n), labels[split]], "prob_predicted": probs.max(1),
-        }))
+        table = prediction_table(paths[split], labels[split], probs)
+        summary["accuracy"][split] = float(table["correct"].mean())
+        rows.append(table.assign(split=split)[["split", *table.columns]])
     with atomic_path(out_scores) as tmp:
         with open(tmp, "wb") as handle:
             np.savez_compressed(handle, **arrays)
@@ -311,6 +306,17 @@ def decision_regions(xy: np.ndarray, predicted: np.ndarray, grid: int = 200, k: 
     knn = KNeighborsClassifier(n_neighbors=min(k, len(xy)), weights="distance").fit(xy, predicted)
     gx, gy = np.meshgrid(xs, ys)
     return xs, ys, knn.predict(np.column_stack([gx.ravel(), gy.ravel()])).reshape(grid, grid)
+
+
+def prediction_table(paths: Sequence[str], labels: np.ndarray, probs: np.ndarray) -> pd.DataFrame:
+    """index, path, label, predicted (argmax), correct, prob_true, prob_predicted."""
+    labels = np.asarray(labels)
+    predicted = probs.argmax(1)
+    n = len(labels)
+    return pd.DataFrame({
+        "index": np.arange(n), "path": list(paths), "label": labels, "predicted": predicted,
+        "correct": predicted == labels, "prob_true": probs[np.arange(n), labels], "prob_predicted": probs.max(1),
+    })
 
 
 def confusion(labels: np.ndarray, predicted: np.ndarray, names: Sequence[str]) -> pd.DataFrame:

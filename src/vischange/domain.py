@@ -95,21 +95,10 @@ def scan(model_path: str | Path, head_path: str | Path, *, manifest: str | Path,
     with atomic_path(out_scores) as tmp:
         with open(tmp, "wb") as handle:
             np.savez_compressed(handle, acts=acts.astype(np.float32), labels=labels, probs=probs.astype(np.float32))
-    predictions = prediction_table(read_manifest(manifest)["path"].tolist(), labels, probs)
+    predictions = attribution.prediction_table(read_manifest(manifest)["path"].tolist(), labels, probs)
     write_csv(out_predictions, predictions)
     log.info("target domain: %d images, accuracy %.3f", len(labels), predictions["correct"].mean())
     return predictions
-
-
-def prediction_table(paths: Sequence[str], labels: np.ndarray, probs: np.ndarray) -> pd.DataFrame:
-    """index, path, label, predicted (argmax), correct, prob_true, prob_predicted."""
-    labels = np.asarray(labels)
-    predicted = probs.argmax(1)
-    n = len(labels)
-    return pd.DataFrame({
-        "index": np.arange(n), "path": list(paths), "label": labels, "predicted": predicted,
-        "correct": predicted == labels, "prob_true": probs[np.arange(n), labels], "prob_predicted": probs.max(1),
-    })
 
 
 # --- metrics --------------------------------------------------------------------------
