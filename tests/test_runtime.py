@@ -1,7 +1,12 @@
-"""Runtime helpers: GPU claims between concurrent jobs."""
+"""Runtime helpers: GPU claims between concurrent jobs; MKL's reproducible mode."""
 
+import os
+import re
 import subprocess
 import sys
+
+import pytest
+import torch
 
 from vischange import runtime
 
@@ -25,3 +30,25 @@ def test_claim_gpu_gives_concurrent_jobs_different_gpus(tmp_path):
 def test_claim_gpu_single_gpu_takes_no_lock(tmp_path):
     assert runtime.claim_gpu(1, tmp_path) == 0
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(not torch.backends.mkl.is_available(), reason="this torch has no oneMKL")
+@pytest.mark.parametrize("order", ["import torch, vischange", "import vischange, torch"])
+def test_importing_vischange_puts_mkl_in_reproducible_mode(order):
+    """oneMKL (CPU FFT and GEMM) must run with CNR on and dynamic threading off, whatever
+    was imported first, once the thread count is set as every job sets it
+    (runtime.start_job); MKL_VERBOSE reports the mode of every call it makes."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MKL_CBWR", "MKL_DYNAMIC", "OMP_DYNAMIC")}
+    code = f"{order}; torch.set_num_threads(2); torch.fft.irfft2(torch.rand(2, 3, 8, 5, dtype=torch.complex64)); torch.rand(600, 3) @ torch.rand(3, 3)"
+    proc = subprocess.run([sys.executable, "-c", code], env={**env, "MKL_VERBOSE": "1"}, capture_output=True, text=True, check=True)
+    calls = [line for line in proc.stdout.splitlines() if re.match(r"MKL_VERBOSE (FFT|SGEMM)", line)]
+    assert {line.split("(")[0].split()[1] for line in calls} >= {"FFT", "SGEMM"}, proc.stdout[-2000:]
+    modes = {re.search(r"CNR:(\S+) Dyn:(\d)", line).groups() for line in calls}
+    assert modes == {("AUTO", "0")}, modes
+
+
+def test_a_users_own_mkl_setting_wins():
+    env = {**os.environ, "MKL_CBWR": "COMPATIBLE"}
+    code = "import vischange, os; print(os.environ['MKL_CBWR'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "COMPATIBLE"

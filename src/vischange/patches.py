@@ -304,9 +304,7 @@ def render_stage(
     manifest: the training images whose colour statistics the parameterization uses,
     as for the atlas icons. Writes one PNG per candidate (``{patch}.png``, render_size
     pixels square) and a table: patch, row, col, attribution_difference, score, count,
-    top_class, file, pixels. The final objective of each render goes to the log only: near
-    zero it carries float32 noise that CPU BLAS may change from run to run, and the
-    tables must be identical on reruns.
+    top_class, file, objective.
     """
     from .render.chunk import param_arguments, save_png
 
@@ -351,10 +349,8 @@ def render_stage(
         "attribution_difference": chosen.attribution_difference, "score": chosen.score,
         "count": chosen["count"].astype(int), "top_class": chosen.top_class,
         "file": [f"{patch_id(r, c)}.png" for r, c in zip(chosen.row, chosen.col)],
-        "pixels": size,
+        "pixels": size, "objective": values,
     })
-    for patch, value in zip(table["patch"], values):
-        log.info("patch %s: final objective %.6g", patch, value)
     write_csv(out_table, table)
     log.info("%d atlas patches favouring %r (pasted onto %r), %d px", len(table), target, source, size)
 
