@@ -90,15 +90,6 @@ def test_fit_probe_folds_standardization_into_the_linear_layer():
         attribution.fit_probe(features[:20], labels[:20], 3, c=1.0, seed=0)
 
 
-def test_penultimate_features_reproduce_the_logits():
-    model = Tiny().eval()
-    images = torch.rand(5, 3, 8, 8, generator=torch.Generator().manual_seed(2))
-    loader = [(images[:3], None), (images[3:], None)]
-    feats, logits = attribution.penultimate(model, loader, nn.Identity(), "cpu")
-    assert feats.shape == (5, 5) and logits.shape == (5, 3)
-    assert feats @ model.fc.weight.detach().numpy().T + model.fc.bias.detach().numpy() == pytest.approx(logits, abs=1e-5)
-
-
 def test_filter_grid_keeps_zero_at_gray():
     w = torch.zeros(2, 3, 3, 3)
     w[0, 0, 1, 1] = 2.0

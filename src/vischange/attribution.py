@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from . import models
+from .activations import head_input, image_activations, manifest_activations, manifest_loader
 from .datasets import read_classes, read_manifest
 from .runtime import atomic_path, derive_seed, write_csv, write_json
 
@@ -37,22 +37,6 @@ log = logging.getLogger(__name__)
 
 
 # --- the task head --------------------------------------------------------------------
-
-
-def penultimate(model: nn.Module, loader, normalize, device, desc: str = "") -> tuple[np.ndarray, np.ndarray]:
-    """Input of the classifier head and the model's logits: -> features (N, D), logits (N, K) float32."""
-    head = models.get_module(model, models.classifier_name(model))
-    seen: list[Tensor] = []
-    handle = head.register_forward_pre_hook(lambda _m, inputs: seen.append(inputs[0].detach().float().cpu()))
-    logits = []
-    model.eval()
-    try:
-        with torch.no_grad():
-            for images, _ in tqdm(loader, desc=f"features {desc}".strip(), leave=False):
-                logits.append(model(normalize(images.to(device))).float().cpu())
-    finally:
-        handle.remove()
-    return torch.cat(seen).flatten(1).numpy(), torch.cat(logits).numpy()
 
 
 def fit_probe(features: np.ndarray, labels: np.ndarray, n_classes: int, c: float, seed: int) -> nn.Linear:
@@ -161,16 +145,15 @@ def task_head(
     out_predictions: split, index, path, label, predicted, correct, prob_true, prob_predicted.
     out_summary: JSON with the head's kind, accuracy per split and probe settings.
     """
-    from .topmaps import manifest_loader
-
     model, meta = models.load_checkpoint(model_path, device)
     normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
     names = read_classes(classes_txt)
-    features, labels, paths, own_logits = {}, {}, {}, {}
+    features, labels, paths = {}, {}, {}
     for split, manifest in manifests.items():
-        dataset, loader = manifest_loader(manifest, image_size, crop_fraction, workers=workers)
-        features[split], own_logits[split] = penultimate(model, loader, normalize, device, split)
-        labels[split] = np.asarray(dataset.labels)
+        # The head's input only: the forward pass stops before the classifier.
+        features[split], labels[split] = manifest_activations(
+            model, head_input(model), manifest, image_size=image_size, crop_fraction=crop_fraction,
+            normalize=normalize, device=device, reduce="none", workers=workers, desc=f"features {split}")
         paths[split] = read_manifest(manifest)["path"].tolist()
     if kind == "own":
         if meta["num_classes"] != len(names):
@@ -367,8 +350,6 @@ def views(
     embedding.csv: index, path, label, predicted, correct, x, y (UMAP of penultimate features).
     confusion.csv: see :func:`confusion`.
     """
-    from .topmaps import manifest_loader, spatial_maps
-
     task, meta = load_task_model(model_path, head_path, device)
     names = meta["class_names"]
     pred = pd.read_csv(predictions)
@@ -386,7 +367,7 @@ def views(
     picture = dataset[image][0]
     rows = []
     for name in layers:
-        fmap = spatial_maps(task.net, name, picture[None], task.normalize, device)[0]
+        fmap = image_activations(task.net, name, picture[None], normalize=task.normalize, device=device)[0]
         order = torch.argsort(fmap.mean((1, 2)), descending=True, stable=True)[:maps]
         rows.append((name, [(int(c), fmap[c].numpy()) for c in order]))
     label = int(test.loc[image, "label"])

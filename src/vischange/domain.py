@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 
 from . import attribution, models, topmaps
+from .activations import head_input, image_activations, manifest_activations, manifest_loader
 from .datasets import read_classes, read_manifest
 from .runtime import atomic_path, write_csv
 
@@ -74,8 +75,9 @@ def scan(model_path: str | Path, head_path: str | Path, *, manifest: str | Path,
          out_predictions: str | Path, workers: int = 0) -> pd.DataFrame:
     """Top-map-layer activations and the task head's decisions on the target domain.
 
-    The same computations as the source's (:func:`vischange.topmaps.mean_activations`,
-    :func:`vischange.attribution.penultimate` with the saved task head), on another manifest.
+    The same computations as the source's (spatial means of `layer` as in the topmaps scan,
+    the classifier head's input as in the task head job, with the saved task head), on
+    another manifest, in one forward pass per batch.
     out_scores: .npz with `acts` (N, C) spatial means of `layer`, `labels` (N,), `probs` (N, K).
     out_predictions: index, path, label, predicted, correct, prob_true, prob_predicted.
     """
@@ -85,17 +87,20 @@ def scan(model_path: str | Path, head_path: str | Path, *, manifest: str | Path,
     names = read_classes(classes_txt)
     if list(head["class_names"]) != names:
         raise ValueError(f"{head_path}: its classes differ from {classes_txt}")
-    dataset, loader = topmaps.manifest_loader(manifest, image_size, crop_fraction, workers=workers)
-    labels = np.asarray(dataset.labels, dtype=np.int64)
-    if labels.max() >= len(names):
+    frame = read_manifest(manifest)
+    if frame["label"].max() >= len(names):
         raise ValueError(f"{manifest}: labels beyond the task's {len(names)} classes")
-    acts = topmaps.mean_activations(model, layer, loader, normalize, device, desc="target")
-    features, _ = attribution.penultimate(model, loader, normalize, device, "target")
+    paths = frame["path"].tolist()
+    features_key = head_input(model)
+    found, labels = manifest_activations(
+        model, [layer, features_key], manifest, image_size=image_size, crop_fraction=crop_fraction,
+        normalize=normalize, device=device, reduce={layer: "mean"}, workers=workers, desc=f"target {layer}")
+    acts, features = found[layer], found[features_key]
     probs = attribution.head_probs(features, head["weight"], head["bias"])
     with atomic_path(out_scores) as tmp:
         with open(tmp, "wb") as handle:
             np.savez_compressed(handle, acts=acts.astype(np.float32), labels=labels, probs=probs.astype(np.float32))
-    predictions = attribution.prediction_table(read_manifest(manifest)["path"].tolist(), labels, probs)
+    predictions = attribution.prediction_table(paths, labels, probs)
     write_csv(out_predictions, predictions)
     log.info("target domain: %d images, accuracy %.3f", len(labels), predictions["correct"].mean())
     return predictions
@@ -245,8 +250,8 @@ def summarize(
 
     model, meta = models.load_checkpoint(model_path, device)
     normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
-    datasets = {"source": topmaps.manifest_loader(source_manifests["test"], image_size, crop_fraction)[0],
-                "target": topmaps.manifest_loader(target_manifest, image_size, crop_fraction)[0]}
+    datasets = {"source": manifest_loader(source_manifests["test"], image_size, crop_fraction)[0],
+                "target": manifest_loader(target_manifest, image_size, crop_fraction)[0]}
     table, panels = overlays(model, layer, normalize, device, datasets, labels, top, shown, names,
                              int(settings["overlay_images"]), seed)
     write_csv(out["overlays"], table)
@@ -278,7 +283,7 @@ def overlays(model, layer: str, normalize, device, datasets: Mapping, labels: Ma
                 by_domain[d] = (torch.zeros(0), torch.zeros(0), picks)
                 continue
             images = torch.stack([datasets[d][int(i)][0] for i in picks])
-            maps = topmaps.spatial_maps(model, layer, images, normalize, device)[:, the_map]
+            maps = image_activations(model, layer, images, normalize=normalize, device=device)[:, the_map]
             by_domain[d] = (images, maps, picks)
             for i, row in enumerate(picks):
                 rows.append({"class": names[k], "label": k, "map": the_map, "domain": d, "index": int(row),

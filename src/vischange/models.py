@@ -157,35 +157,6 @@ def build_meta(arch: str) -> nn.Module:
         return torchvision.models.get_model(arch, weights=None)
 
 
-def layer_channels(arch: str, layers: Sequence[str], image_size: int = 224) -> dict[str, int]:
-    """Output channels of each named module, found by a shape-only forward on the meta device."""
-    return module_channels(build_meta(arch), layers, image_size)
-
-
-def module_channels(model: nn.Module, layers: Sequence[str], image_size: int = 224) -> dict[str, int]:
-    """Output channels of each named module of a meta-device `model` (from `build_meta`)."""
-    model.eval()
-    shapes: dict[str, int] = {}
-    handles = []
-    for name in layers:
-        module = get_module(model, name)
-
-        def hook(_m, _i, out, name=name):
-            shapes[name] = out.shape[1]
-
-        handles.append(module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model(torch.empty(1, 3, image_size, image_size, device="meta"))
-    finally:
-        for h in handles:
-            h.remove()
-    missing = [n for n in layers if n not in shapes]
-    if missing:
-        raise ValueError(f"modules {missing} are not called in the model's forward pass")
-    return shapes
-
-
 def save_checkpoint(
     path: str | os.PathLike,
     model: nn.Module,

@@ -10,7 +10,7 @@ map's spatial mean, so a layer of C maps turns N images into an (N, C) matrix.
 2. What a top map draws (:func:`upscale_render`): the seed's upscaling render beside the
    render engine's channel render (:func:`render_top_maps`).
 3. Where maps fire on one image and 4. one map on many images (:func:`upsample_map`,
-   :func:`mask_overlay`, :func:`spatial_maps`).
+   :func:`mask_overlay`, the maps from :func:`vischange.activations.image_activations`).
 5. Are top maps unique to their class (:func:`class_sums`, :func:`detector_table`): the
    summed activation of a class's top maps as a one-vs-rest detector, its threshold chosen
    on the validation split, evaluated on the test split beside the network's own classifier.
@@ -31,7 +31,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from . import models
-from .datasets import ManifestDataset, eval_transform, read_classes, read_manifest
+from .activations import image_activations, manifest_activations, manifest_loader
+from .datasets import read_classes, read_manifest
 from .render.hooks import capture
 from .runtime import derive_seed, write_csv
 
@@ -117,35 +118,6 @@ def top_maps_table(class_maps: pd.DataFrame, class_names: Sequence[str]) -> pd.D
     return kept[["label", "class", "rank", "map", "count", "frequency", "mean_activation"]].reset_index(drop=True)
 
 
-# --- activations of a manifest --------------------------------------------------------
-
-
-def manifest_loader(manifest: str | Path, image_size: int, crop_fraction: float, batch_size: int = 64, workers: int = 0):
-    """(dataset, loader) of a manifest with the evaluation view, images in [0, 1], in manifest order."""
-    dataset = ManifestDataset(manifest, eval_transform(image_size, crop_fraction=crop_fraction))
-    return dataset, DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
-
-
-def mean_activations(model: nn.Module, layer: str, loader, normalize: Callable[[Tensor], Tensor], device, desc: str = "") -> np.ndarray:
-    """Spatial-mean activation of every map of `layer` on each image: -> (N, C) float32.
-
-    The forward pass stops after `layer`.
-    """
-    out = []
-    model.eval()
-    with torch.no_grad(), capture(model, [layer]) as cap:
-        for images, _ in tqdm(loader, desc=f"{desc} {layer}".strip(), leave=False):
-            out.append(cap(normalize(images.to(device)))[layer].float().mean((2, 3)).cpu())
-    return torch.cat(out).numpy()
-
-
-def spatial_maps(model: nn.Module, layer: str, images: Tensor, normalize, device) -> Tensor:
-    """Feature maps of `layer` for images (N, 3, H, W) in [0, 1]: -> (N, C, h, w) float32 on the CPU."""
-    model.eval()
-    with torch.no_grad(), capture(model, [layer]) as cap:
-        return cap(normalize(images.to(device)))[layer].float().cpu()
-
-
 def scan(
     model_path: str | Path,
     *,
@@ -177,9 +149,9 @@ def scan(
     names = read_classes(classes_txt)
     arrays = {}
     for split, manifest in manifests.items():
-        dataset, loader = manifest_loader(manifest, image_size, crop_fraction, workers=workers)
-        arrays[f"{split}_acts"] = mean_activations(model, layer, loader, normalize, device, desc=split)
-        arrays[f"{split}_labels"] = np.asarray(dataset.labels, dtype=np.int64)
+        arrays[f"{split}_acts"], arrays[f"{split}_labels"] = manifest_activations(
+            model, layer, manifest, image_size=image_size, crop_fraction=crop_fraction, normalize=normalize,
+            device=device, workers=workers, desc=f"{split} {layer}")
         log.info("%s: %d images x %d maps of %s", split, *arrays[f"{split}_acts"].shape, layer)
     n_maps = arrays[f"{selection_split}_acts"].shape[1]
     if n1 > n_maps:
@@ -558,7 +530,7 @@ def summarize(
     if not 0 <= index < len(dataset):
         raise ValueError(f"config key topmaps.image: {index} is out of range for the {len(dataset)} test images")
     picture, label = dataset[index]
-    fmaps = spatial_maps(model, layer, picture[None], normalize, device)[0]
+    fmaps = image_activations(model, layer, picture[None], normalize=normalize, device=device)[0]
     order = np.argsort(-fmaps.mean((1, 2)).numpy(), kind="stable")[: settings["image_maps"]]
     owner = {m: names[k] for k, maps in top.items() for m in maps}
     one = pd.DataFrame({
@@ -584,7 +556,8 @@ def summarize(
         for same in (True, False):
             picks = select_images(labels, k, settings["map_images"], same, seed)
             images = torch.stack([dataset[int(i)][0] for i in picks]) if len(picks) else torch.zeros(0, 3, image_size, image_size)
-            maps = spatial_maps(model, layer, images, normalize, device)[:, the_map] if len(picks) else torch.zeros(0, 1, 1)
+            maps = (image_activations(model, layer, images, normalize=normalize, device=device)[:, the_map]
+                    if len(picks) else torch.zeros(0, 1, 1))
             groups.append((same, images, maps, picks))
             for i, row in enumerate(picks):
                 rows.append({"group": "same" if same else "other", "class": names[k], "map": the_map, "index": int(row),

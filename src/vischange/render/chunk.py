@@ -16,10 +16,10 @@ import torch
 from PIL import Image
 
 from .. import models
+from ..activations import image_activations
 from ..datasets import eval_transform, read_manifest
 from ..runtime import atomic_path, derive_seed, write_csv
 from .engine import render_channels, to_uint8
-from .hooks import capture
 from .param import color_matrix_from_images, mean_magnitude_spectrum
 
 log = logging.getLogger(__name__)
@@ -74,16 +74,6 @@ def own_channel_rank(activations: torch.Tensor, channels: Sequence[int], seeds: 
     return (1 + ((column > own[:, None]) & rivals).sum(1)).tolist()
 
 
-def layer_activations(model, layer: str, images: torch.Tensor, normalize, device, batch_size: int = 64) -> torch.Tensor:
-    """Spatial-mean activation of every channel of `layer`: images (N, 3, H, W) -> (N, C) float32."""
-    out = []
-    model.eval()
-    with torch.no_grad(), capture(model, [layer]) as cap:
-        for batch in images.split(batch_size):
-            out.append(cap(normalize(batch.to(device)))[layer].float().mean((2, 3)).cpu())
-    return torch.cat(out)
-
-
 def render_file_name(channel: int, seed: int) -> str:
     return f"c{channel:04d}_s{seed}.png"
 
@@ -134,7 +124,8 @@ def render_chunk(
         progress=True,
         compile=settings.get("compile", False),
     )
-    activations = layer_activations(model, layer, torch.stack([r["image"] for r in results]), normalize, device)
+    activations = image_activations(model, layer, torch.stack([r["image"] for r in results]), normalize=normalize,
+                                    device=device, reduce="mean", batch_size=64)
     ranks = own_channel_rank(activations, [r["channel"] for r in results], [r["seed"] for r in results])
     out_dir = Path(out_table).parent.parent
     expected = {Path(p).resolve() for p in out_images}
