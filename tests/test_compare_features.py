@@ -118,10 +118,9 @@ def test_identical_renders_have_cosine_one_and_gram_zero(tmp_path, resnet):
 def test_embedding_network_from_a_local_weights_file(tmp_path, resnet):
     torch.save(resnet.state_dict(), tmp_path / "w.pt")
     features.write_embedding_network(tmp_path / "emb.pt", arch="resnet18", weights="IMAGENET1K_V1", path=str(tmp_path / "w.pt"))
-    model, meta = models.load_checkpoint(tmp_path / "emb.pt")
+    model, normalize, meta = models.load_network(tmp_path / "emb.pt")
     assert meta["arch"] == "resnet18" and meta["num_classes"] == 4
     assert meta["mean"] == pytest.approx([0.485, 0.456, 0.406])  # as the named torchvision weights were trained
-    normalize = models.Normalize(meta["mean"], meta["std"])
     images = torch.rand(2, 3, 32, 32)
     assert torch.allclose(compare.embed(model, images, normalize), compare.embed(resnet, images, normalize))
     assert features.embedding_input_size("resnet18", "IMAGENET1K_V1") == 224

@@ -95,13 +95,12 @@ class TaskModel(nn.Module):
 
 def load_task_model(model_path: str | Path, head_path: str | Path, device) -> tuple[TaskModel, dict]:
     """The network of `model_path` with the head saved by :func:`task_head`, in eval mode."""
-    model, meta = models.load_checkpoint(model_path, device)
+    model, normalize, meta = models.load_network(model_path, device)
     payload = torch.load(Path(head_path), map_location="cpu", weights_only=True)
     linear = nn.Linear(payload["weight"].shape[1], payload["weight"].shape[0])
     with torch.no_grad():
         linear.weight.copy_(payload["weight"])
         linear.bias.copy_(payload["bias"])
-    normalize = models.Normalize(meta["mean"], meta["std"])
     task = TaskModel(model, normalize, linear).to(device).eval()
     task.requires_grad_(False)
     return task, {**meta, "head": payload["kind"], "class_names": list(payload["class_names"])}
@@ -145,8 +144,7 @@ def task_head(
     out_predictions: split, index, path, label, predicted, correct, prob_true, prob_predicted.
     out_summary: JSON with the head's kind, accuracy per split and probe settings.
     """
-    model, meta = models.load_checkpoint(model_path, device)
-    normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
+    model, normalize, meta = models.load_network(model_path, device)
     names = read_classes(classes_txt)
     features, labels, paths = {}, {}, {}
     for split, manifest in manifests.items():

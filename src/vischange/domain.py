@@ -81,8 +81,7 @@ def scan(model_path: str | Path, head_path: str | Path, *, manifest: str | Path,
     out_scores: .npz with `acts` (N, C) spatial means of `layer`, `labels` (N,), `probs` (N, K).
     out_predictions: index, path, label, predicted, correct, prob_true, prob_predicted.
     """
-    model, meta = models.load_checkpoint(model_path, device)
-    normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
+    model, normalize, meta = models.load_network(model_path, device)
     head = torch.load(Path(head_path), map_location="cpu", weights_only=True)
     names = read_classes(classes_txt)
     if list(head["class_names"]) != names:
@@ -248,8 +247,7 @@ def summarize(
     topmaps.draw_sums(sums["target"], labels["target"], target_view, names, shown,
                       f"{title}, target domain", out["sums_figure"], images="target-domain image", auc_label="target AUC")
 
-    model, meta = models.load_checkpoint(model_path, device)
-    normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
+    model, normalize, meta = models.load_network(model_path, device)
     datasets = {"source": manifest_loader(source_manifests["test"], image_size, crop_fraction)[0],
                 "target": manifest_loader(target_manifest, image_size, crop_fraction)[0]}
     table, panels = overlays(model, layer, normalize, device, datasets, labels, top, shown, names,

@@ -179,13 +179,29 @@ def save_checkpoint(
         torch.save(payload, tmp)
 
 
-def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
-    """Rebuild the network saved by `save_checkpoint`; returns (model in eval mode, metadata)."""
+def load_network(
+    path: str | os.PathLike, device: torch.device | str = "cpu", class_names: Sequence[str] | None = None
+) -> tuple[nn.Module, "Normalize", dict]:
+    """Rebuild the network saved by `save_checkpoint`, the one way every stage loads one.
+
+    Returns (model in eval mode on `device`, its input normalization (a :class:`Normalize`
+    on `device`: images in [0, 1] -> network input), metadata: arch, num_classes,
+    class_names, mean, std). With `class_names`, ValueError naming the file unless the
+    network's classes are exactly those, in that order.
+    """
     payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    meta = {k: v for k, v in payload.items() if k != "state_dict"}
+    if class_names is not None and list(meta["class_names"]) != list(class_names):
+        ours, theirs = list(meta["class_names"]), list(class_names)
+        first = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
+        raise ValueError(
+            f"{path}: the network's {len(ours)} classes differ from the task's {len(theirs)} "
+            f"(first difference at position {first}: {ours[first:first + 1]} vs {theirs[first:first + 1]})"
+        )
     model = build(payload["arch"], payload["num_classes"])
     model.load_state_dict(payload["state_dict"])
-    meta = {k: v for k, v in payload.items() if k != "state_dict"}
-    return model.to(device).eval(), meta
+    normalize = Normalize(meta["mean"], meta["std"]).to(device)
+    return model.to(device).eval(), normalize, meta
 
 
 def load_state_dict_file(path: str | os.PathLike) -> dict:

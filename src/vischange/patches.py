@@ -326,11 +326,10 @@ def render_stage(
     out_dir.mkdir(parents=True, exist_ok=True)
     values = np.zeros(0)
     if rows:
-        model, meta = models.load_checkpoint(model_path, device)
+        model, normalize, meta = models.load_network(model_path, device)
         for name in (source, target):
             if name not in meta["class_names"]:
                 raise ValueError(f"{name!r} is not a class of {model_path}")
-        normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
         param_kwargs = param_arguments(icon_settings["param"], manifest, size, seed)
         # The atlas icon's own seed: the patch starts from the icon's initial image.
         pictures, values = icons.render_icons(
@@ -433,11 +432,8 @@ def experiment_stage(
     top1_after, p_target_after, p_source_after; and ``out_patches``: what each patch is.
     """
     size_px = data["image_size"]
-    model, meta = models.load_checkpoint(model_path, device)
-    normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
+    model, normalize, meta = models.load_network(model_path, device, class_names=read_classes(classes))
     names = list(meta["class_names"])
-    if names != read_classes(classes):
-        raise ValueError(f"{model_path}'s classes differ from {classes}")
     s, t = names.index(source), names.index(target)
     relative, paths = source_images(test_manifest, classes, source, settings["max_images"], seed)
     if not paths:

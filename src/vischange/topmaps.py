@@ -144,8 +144,7 @@ def scan(
     out_class_maps: :func:`class_top_maps` with a `class` column.
     out_top_maps: :func:`top_maps_table`.
     """
-    model, meta = models.load_checkpoint(model_path, device)
-    normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
+    model, normalize, meta = models.load_network(model_path, device)
     names = read_classes(classes_txt)
     arrays = {}
     for split, manifest in manifests.items():
@@ -384,8 +383,7 @@ def render_top_maps(
     from .render.chunk import param_arguments, save_png
     from .render.engine import render_channels
 
-    model, meta = models.load_checkpoint(model_path, device)
-    normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
+    model, normalize, meta = models.load_network(model_path, device)
     chosen = top_maps[top_maps["label"].isin(list(classes)) & (top_maps["rank"] <= per_class)]
     chosen = chosen.sort_values(["label", "rank"]).reset_index(drop=True)
     out_dir = Path(out_dir)
@@ -523,8 +521,7 @@ def summarize(
     write_csv(out["detector"], detector)
 
     # Q3 and Q4 need the spatial maps of a few test images.
-    model, meta = models.load_checkpoint(model_path, device)
-    normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
+    model, normalize, meta = models.load_network(model_path, device)
     dataset, _ = manifest_loader(manifests["test"], image_size, crop_fraction)
     index = int(settings["image"])
     if not 0 <= index < len(dataset):

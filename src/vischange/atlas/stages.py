@@ -90,7 +90,9 @@ def collect_stage(
     config's ``data`` section (image_size, eval_crop). The images and positions depend
     on the seed and the manifest only, so both networks see the same samples.
     """
-    model, meta = models.load_checkpoint(model_path, device)
+    # The normalization goes into the transform (on the CPU, per image), as it always
+    # has: moving it to the device would change the last digits of activations.npz.
+    model, _normalize, meta = models.load_network(model_path, device)
     frame = read_manifest(manifest)
     picks = _collect.pick_images(len(frame), settings["max_images"], derive_seed(seed, "atlas-images"))
     transform = eval_transform(data["image_size"], meta["mean"], meta["std"], crop_fraction=data["eval_crop"])
@@ -452,8 +454,7 @@ def icons_stage(
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     if len(todo["atlas"]):
-        model, meta = models.load_checkpoint(model_path, device)
-        normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
+        model, normalize, meta = models.load_network(model_path, device)
         param_kwargs = param_arguments(settings["param"], manifest, settings["size"], seed)
         pictures, values = icons.render_icons(
             model, layer, todo["vectors"], todo["seed"], whitening=whitening,

@@ -197,9 +197,9 @@ def compare_features(
     embedder: a checkpoint from `models.save_checkpoint` (the base network or another).
     gram_layers: None for `default_gram_layers`.
     """
-    model, meta = models.load_checkpoint(embedder, device)
+    model, normalize, meta = models.load_network(embedder, device)
     layers = list(gram_layers) if gram_layers else default_gram_layers(model)
-    net = FeatureNet(model, models.Normalize(meta["mean"], meta["std"]).to(device), layers)
+    net = FeatureNet(model, normalize, layers)
     log.info("embedding network %s at %s px; Gram layers %s", meta["arch"], image_size, layers)
     cos, gram = [], []
     for layer, renders in render_list(tables).items():

@@ -104,8 +104,7 @@ def render_chunk(
     activation of the channel on its render), own_rank (see :func:`own_channel_rank`;
     among this chunk's renders), seconds (wall time per render: a batch's time / its size).
     """
-    model, meta = models.load_checkpoint(model_path, device)
-    normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
+    model, normalize, meta = models.load_network(model_path, device)
     param_kwargs = param_arguments(settings["param"], dataset_manifest, settings["size"], seed)
     results = render_channels(
         model,

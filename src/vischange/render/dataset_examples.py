@@ -186,7 +186,7 @@ def dataset_examples(
     """
     if len(out_images) != len(channels):
         raise ValueError(f"{len(channels)} channels but {len(out_images)} example images")
-    model, meta = models.load_checkpoint(model_path, device)
+    model, normalize, _meta = models.load_network(model_path, device)
     dataset = ManifestDataset(manifest, eval_transform(image_size, crop_fraction=crop_fraction))
     indices = np.arange(len(dataset))
     if max_images is not None and len(dataset) > max_images:
@@ -194,7 +194,6 @@ def dataset_examples(
         indices = np.sort(rng.choice(len(dataset), size=max_images, replace=False))
     k = min(k, len(indices))
     loader = DataLoader(_Indexed(dataset, indices), batch_size=batch_size, shuffle=False, num_workers=workers)
-    normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
     found = scan_channels(
         model, layer, channels, loader, k=k, normalize=normalize, device=device, progress=True
     )
