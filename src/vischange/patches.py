@@ -55,6 +55,7 @@ from . import models, plots
 from .atlas import icons
 from .atlas.stages import _load_npz, pair_atlas_id, slug
 from .datasets import eval_transform, read_classes, read_manifest
+from .heads import predict
 from .runtime import derive_seed, write_csv, write_json
 
 log = logging.getLogger(__name__)
@@ -174,16 +175,7 @@ def pick_crop_image(labels: np.ndarray, exclude: int, seed: int) -> int:
     return int(np.random.default_rng(seed).choice(allowed))
 
 
-# Predictions --------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def predict(model, normalize, images: torch.Tensor, device, batch_size: int) -> torch.Tensor:
-    """Softmax probabilities (N, K) float32 on the CPU for images (N, 3, H, W) in [0, 1]."""
-    out = []
-    for batch in images.split(batch_size):
-        out.append(torch.softmax(model(normalize(batch.to(device))).float(), dim=1).cpu())
-    return torch.cat(out) if out else torch.zeros(0, 0)
+# Images -------------------------------------------------------------------------------
 
 
 def load_images(paths: Sequence[str], size: int, crop_fraction: float) -> torch.Tensor:
