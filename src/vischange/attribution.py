@@ -32,7 +32,7 @@ from .activations import head_input, image_activations, manifest_activations, ma
 from .datasets import read_classes, read_manifest
 from .heads import TaskModel, fit_probe, head_probs, load_task_model, prediction_table, save_head
 from .metrics import confusion
-from .runtime import atomic_path, derive_seed, write_csv, write_json
+from .runtime import derive_seed, write_csv, write_json, write_npz
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +96,7 @@ def task_head(
         table = prediction_table(paths[split], labels[split], probs)
         summary["accuracy"][split] = float(table["correct"].mean())
         rows.append(table.assign(split=split)[["split", *table.columns]])
-    with atomic_path(out_scores) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+    write_npz(out_scores, arrays, compressed=True)
     write_csv(out_predictions, pd.concat(rows, ignore_index=True))
     write_json(out_summary, summary)
     log.info("task head (%s): accuracy %s", kind, summary["accuracy"])

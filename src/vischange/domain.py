@@ -36,7 +36,7 @@ from .class_maps import class_sums, draw_sums, select_images, shown_classes, sum
 from .datasets import read_classes, read_manifest
 from .heads import head_probs, load_head, prediction_table
 from .metrics import accuracy_table, confusion, one_vs_rest_table
-from .runtime import atomic_path, write_csv
+from .runtime import write_csv, write_npz
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +98,8 @@ def scan(model_path: str | Path, head_path: str | Path, *, manifest: str | Path,
         normalize=normalize, device=device, reduce={layer: "mean"}, workers=workers, desc=f"target {layer}")
     acts, features = found[layer], found[features_key]
     probs = head_probs(features, head["weight"], head["bias"])
-    with atomic_path(out_scores) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, acts=acts.astype(np.float32), labels=labels, probs=probs.astype(np.float32))
+    write_npz(out_scores, {"acts": acts.astype(np.float32), "labels": labels, "probs": probs.astype(np.float32)},
+              compressed=True)
     predictions = prediction_table(paths, labels, probs)
     write_csv(out_predictions, predictions)
     log.info("target domain: %d images, accuracy %.3f", len(labels), predictions["correct"].mean())

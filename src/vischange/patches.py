@@ -13,7 +13,7 @@ Stages (one function per rule):
   ``attribution_difference``); the patches favouring T are the filled cells with the
   largest signed difference toward T (``+`` for T = a, ``-`` for T = b), at most
   ``top_k``, only cells whose difference does favour T. Each is rendered exactly as its
-  atlas icon (:func:`vischange.atlas.icons.render_icons`: the cell's whitened mean
+  atlas icon (:func:`vischange.render.render_directions`: the cell's whitened mean
   direction, ``dot x cos^n``, the icon's seed and parameterization), but at patch
   resolution (``patches.render_size``, default the largest patch in pixels) and with
   ``patches.steps`` steps.
@@ -52,11 +52,11 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from . import models, plots
-from .atlas import icons
-from .atlas.stages import _load_npz, pair_atlas_id, slug
 from .datasets import eval_transform, read_classes, read_manifest
 from .heads import predict
-from .runtime import derive_seed, write_csv, write_json
+from .names import pair_atlas_id
+from .render import param_arguments, render_directions, save_png
+from .runtime import derive_seed, read_npz, write_csv, write_json
 
 log = logging.getLogger(__name__)
 
@@ -298,15 +298,13 @@ def render_stage(
     pixels square) and a table: patch, row, col, attribution_difference, score, count,
     top_class, file, objective.
     """
-    from .render.chunk import param_arguments, save_png
-
     a, b = pair
     if {source, target} != {a, b}:
         raise ValueError(f"{source!r} -> {target!r} is not a direction of the pair {a!r} vs {b!r}")
     atlas_id = pair_atlas_id(a, b)
     frame = pd.read_csv(cells, keep_default_na=False, na_values=[""])
     chosen = select_candidates(frame, toward_first=target == a, top_k=settings["top_k"])
-    todo = _load_npz(directions)
+    todo = read_npz(directions)
     whitening = todo.pop("whitening")
     index = {(str(at), int(r), int(c)): i for i, (at, r, c) in enumerate(zip(todo["atlas"], todo["row"], todo["col"]))}
     missing = [(r, c) for r, c in zip(chosen.row, chosen.col) if (atlas_id, int(r), int(c)) not in index]
@@ -324,7 +322,7 @@ def render_stage(
                 raise ValueError(f"{name!r} is not a class of {model_path}")
         param_kwargs = param_arguments(icon_settings["param"], manifest, size, seed)
         # The atlas icon's own seed: the patch starts from the icon's initial image.
-        pictures, values = icons.render_icons(
+        pictures, values = render_directions(
             model, _layer_of(directions), todo["vectors"][rows], todo["seed"][rows], whitening=whitening,
             size=size, steps=settings["steps"], lr=icon_settings["lr"], param=icon_settings["param"],
             cossim_pow=icon_settings["cossim_pow"], redirect_steps=icon_settings["redirect_steps"],

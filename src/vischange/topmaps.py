@@ -7,8 +7,8 @@ map's spatial mean, so a layer of C maps turns N images into an (N, C) matrix.
 1. Top maps per class (:func:`class_top_maps`, :func:`unique_top_maps`): each image's
    N1 most activated maps; each class's N2 maps that are most often among its images'
    top N1; then every map that also sits in another class's N2 list is removed.
-2. What a top map draws (:func:`upscale_render`): the seed's upscaling render beside the
-   render engine's channel render (:func:`render_top_maps`).
+2. What a top map draws (:func:`render_top_maps`): the seed's upscaling render
+   (:func:`vischange.render.upscale_render`) beside the render engine's channel render.
 3. Where maps fire on one image and 4. one map on many images (the maps from
    :func:`vischange.activations.image_activations`, overlaid by
    :func:`vischange.plots.mask_overlay`).
@@ -22,21 +22,20 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from . import models, plots
 from .activations import image_activations, manifest_activations, manifest_loader
 from .class_maps import class_sums, draw_sums, select_images, shown_classes, sums_table
-from .metrics import one_vs_rest_table
 from .datasets import read_classes, read_manifest
-from .render.hooks import capture
-from .runtime import derive_seed, write_csv
+from .metrics import one_vs_rest_table
+from .render import param_arguments, render_channels, save_png, upscale_render
+from .runtime import derive_seed, write_csv, write_npz
 
 log = logging.getLogger(__name__)
 
@@ -157,11 +156,7 @@ def scan(
     n_maps = arrays[f"{selection_split}_acts"].shape[1]
     if n1 > n_maps:
         raise ValueError(f"config key topmaps.n_per_image: {n1} exceeds the {n_maps} maps of {layer}")
-    from .runtime import atomic_path
-
-    with atomic_path(out_activations) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+    write_npz(out_activations, arrays, compressed=True)
     acts, labels = arrays[f"{selection_split}_acts"], arrays[f"{selection_split}_labels"]
     top = image_top_maps(acts, n1)
     paths = read_manifest(manifests[selection_split])["path"].tolist()
@@ -185,68 +180,7 @@ def scan(
     return top_maps
 
 
-# --- 2. the seed's upscaling render ---------------------------------------------------
-
-
-def upscale_sizes(init_size: int, upscaling_steps: int, factor: float) -> list[int]:
-    """Image side at each upscaling step: init_size, then int(factor * previous) (the seed's rule)."""
-    sizes = [int(init_size)]
-    for _ in range(upscaling_steps - 1):
-        sizes.append(int(factor * sizes[-1]))
-    return sizes
-
-
-def upscale_render(
-    model: nn.Module,
-    layer: str,
-    channel: int,
-    *,
-    normalize: Callable[[Tensor], Tensor],
-    init_size: int = 33,
-    steps: int = 20,
-    upscaling_steps: int = 12,
-    factor: float = 1.2,
-    lr: float = 0.1,
-    generator: torch.Generator | None = None,
-    device: torch.device | str = "cpu",
-) -> tuple[Tensor, float]:
-    """Feature visualization by repeated upscaling (FeatureMapVisualizer / fast.ai's filter visualizer).
-
-    Start from a small random image (pixels drawn uniformly in [150, 180] / 255, as the seed
-    does), optimize the channel's spatial-mean activation with Adam for `steps` steps on
-    logit-space pixels (sigmoid keeps the image in [0, 1]), upscale the logits bicubically
-    by `factor`, and repeat `upscaling_steps` times (sizes from :func:`upscale_sizes`).
-    The model is in eval mode with frozen parameters; no transformations, no
-    decorrelation: the point is to compare this simple method with the render engine.
-
-    Returns (image (3, S, S) float in [0, 1] on the CPU with S the last size, final
-    activation of the channel on that image).
-    """
-    device = torch.device(device)
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    model.eval().requires_grad_(False)
-    sizes = upscale_sizes(init_size, upscaling_steps, factor)
-    start = torch.rand((1, 3, sizes[0], sizes[0]), generator=generator) * (30 / 255) + 150 / 255
-    logits = torch.logit(start).to(device)
-    try:
-        with capture(model, [layer]) as cap:
-            for i, size in enumerate(sizes):
-                if i:
-                    logits = F.interpolate(logits.detach(), size=(size, size), mode="bicubic", align_corners=False)
-                logits = logits.detach().requires_grad_(True)
-                opt = torch.optim.Adam([logits], lr=lr, weight_decay=1e-6)
-                for _ in range(steps):
-                    opt.zero_grad(set_to_none=True)
-                    value = cap(normalize(torch.sigmoid(logits)))[layer][0, channel].float().mean()
-                    (-value).backward()
-                    opt.step()
-            with torch.no_grad():
-                image = torch.sigmoid(logits)
-                value = cap(normalize(image))[layer][0, channel].float().mean()
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-    return image[0].detach().cpu(), float(value)
+# --- 2. what top maps draw -----------------------------------------------------------
 
 
 def render_top_maps(
@@ -264,7 +198,8 @@ def render_top_maps(
     out_table: str | Path,
     out_dir: str | Path,
 ) -> pd.DataFrame:
-    """Both renders of the first `per_class` kept top maps of each class in `classes`.
+    """Both renders of the first `per_class` kept top maps of each class in `classes`: the
+    seed's upscaling render (:func:`vischange.render.upscale_render`) and the engine's.
 
     Writes out_dir/m{map:04d}_upscale.png and out_dir/m{map:04d}_engine.png (a map listed by
     two classes cannot occur: kept maps are unique to their class) and a table: label, class,
@@ -273,9 +208,6 @@ def render_top_maps(
     transforms, steps) with its first seed.
     """
     import time
-
-    from .render.chunk import param_arguments, save_png
-    from .render.engine import render_channels
 
     model, normalize, meta = models.load_network(model_path, device)
     chosen = top_maps[top_maps["label"].isin(list(classes)) & (top_maps["rank"] <= per_class)]

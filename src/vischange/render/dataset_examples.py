@@ -24,7 +24,7 @@ from .. import models
 from ..activations import iter_activations
 from ..datasets import ManifestDataset, eval_transform
 from ..runtime import atomic_path, derive_seed, write_csv
-from .engine import to_uint8
+from .png import to_uint8
 
 log = logging.getLogger(__name__)
 
