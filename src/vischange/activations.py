@@ -32,8 +32,7 @@ from tqdm.auto import tqdm
 
 from . import models
 from .datasets import ManifestDataset, eval_transform
-from .render import capture
-from .render.hooks import IN_SUFFIX
+from .render import IN_SUFFIX, capture
 
 Reduce = Union[str, Callable[[Tensor], Tensor]]
 Layers = Union[str, Sequence[str]]

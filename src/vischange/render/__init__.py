@@ -15,7 +15,7 @@ Stages reach the engine through the names exported here; :mod:`.chunk` and
 
 from .directions import render_directions, whitened_direction_cossim
 from .engine import RenderResult, auto_batch_size, pair_seed, render, render_channels
-from .hooks import Capture, capture, redirected_relu
+from .hooks import IN_SUFFIX, LOGITS, PRE_SUFFIX, Capture, capture, redirected_relu
 from .objectives import (
     Objective,
     channel,
@@ -54,7 +54,7 @@ __all__ = [
     "RenderResult", "render", "render_channels", "pair_seed", "auto_batch_size",
     "render_directions", "whitened_direction_cossim", "upscale_render", "upscale_sizes",
     "to_uint8", "save_png", "dataset_images", "param_arguments",
-    "Capture", "capture", "redirected_relu",
+    "Capture", "capture", "redirected_relu", "LOGITS", "PRE_SUFFIX", "IN_SUFFIX",
     "Objective", "channel", "neuron", "layer_l2", "class_logit", "class_prob",
     "direction", "direction_cossim", "diversity",
     "PARAM_NAMES", "FourierImage", "PixelImage", "MagnitudeConstrainedImage",
