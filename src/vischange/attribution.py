@@ -124,6 +124,7 @@ def grad_cam(task: TaskModel, layer: str, images: Tensor, targets: Sequence[int]
 
     module = models.get_module(task.net, layer)
     x = images.clone().requires_grad_(True)
+    # Captum hooks the layer itself (it needs the layer's gradient), not through vischange.activations.
     cam = LayerGradCam(task, module).attribute(x, target=[int(t) for t in targets], relu_attributions=True)
     cam = LayerAttribution.interpolate(cam.detach(), tuple(images.shape[-2:]), interpolate_mode="bilinear")
     return cam[:, 0].clamp_min(0).cpu()

@@ -170,6 +170,7 @@ def render(
         stack.enter_context(_frozen_eval(model))
         stack.enter_context(_channels_last(model, cuda))
         forward = torch.compile(model) if compile else None
+        # The capture itself, not vischange.activations: the objective needs gradients through it.
         cap = stack.enter_context(capture(model, layers, early_stop=not compile, forward=forward))
         redirect = contextlib.ExitStack()
         stack.enter_context(redirect)  # closes the redirection on any exit
