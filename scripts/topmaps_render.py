@@ -1,7 +1,7 @@
 """Rule topmaps_render: top maps of the shown classes, by the seed's upscaling render and by the render engine."""
 import pandas as pd
 
-from vischange import topmaps
+from vischange import class_maps, topmaps
 from vischange.datasets import read_classes
 from vischange.runtime import start_job
 
@@ -12,7 +12,7 @@ topmaps.render_top_maps(
     snakemake.input.model,
     layer=settings["layer"],
     top_maps=pd.read_csv(snakemake.input.top_maps),
-    classes=topmaps.shown_classes(names, settings["classes"], settings["max_classes"]),
+    classes=class_maps.shown_classes(names, settings["classes"], settings["max_classes"]),
     per_class=settings["render_maps"],
     upscale=settings["upscale"],
     render_settings=snakemake.params.render,

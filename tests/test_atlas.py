@@ -10,7 +10,7 @@ import torchvision
 from torch import nn
 
 from vischange.atlas import collect, grid, icons, layout
-from vischange.render import direction_cossim
+from vischange.render import direction_cossim, render_directions, whitened_direction_cossim
 
 # Grid ---------------------------------------------------------------------------------
 
@@ -112,10 +112,10 @@ def test_whitened_direction_dot_is_inverse_second_moment_dot():
     # The objective on raw activations equals dot x cos^n on whitened ones.
     a = torch.from_numpy(x[:4]).float().view(4, -1, 1, 1)
     ut = torch.from_numpy(np.tile(u, (4, 1))).float()
-    value = icons.whitened_direction_cossim("L", torch.from_numpy(w), ut, 2.0)({"L": a})
+    value = whitened_direction_cossim("L", torch.from_numpy(w), ut, 2.0)({"L": a})
     ref = direction_cossim("L", ut, 2.0)({"L": torch.from_numpy(x[:4] @ w.T).float().view(4, -1, 1, 1)})
     torch.testing.assert_close(value, ref, rtol=1e-4, atol=1e-6)
-    eye = icons.whitened_direction_cossim("L", torch.eye(x.shape[1]), ut, 2.0)({"L": a})
+    eye = whitened_direction_cossim("L", torch.eye(x.shape[1]), ut, 2.0)({"L": a})
     torch.testing.assert_close(eye, direction_cossim("L", ut, 2.0)({"L": a}))
     # A dead channel (never fires) needs the ridge.
     dead = np.column_stack([x, np.zeros(len(x))])
@@ -284,9 +284,9 @@ def test_render_icons_follow_their_directions():
     seeds = np.array([icons.icon_seed(0, "atlas", 0, c) for c in range(3)])
     kw = dict(size=16, steps=30, lr=0.1, param="fourier", cossim_pow=2.0, redirect_steps=0,
               device=torch.device("cpu"), progress=False)
-    images, values = icons.render_icons(model, "2", directions, seeds, batch_size=None, **kw)
+    images, values = render_directions(model, "2", directions, seeds, batch_size=None, **kw)
     assert images.shape == (3, 3, 16, 16) and 0 <= images.min() and images.max() <= 1
-    again, _ = icons.render_icons(model, "2", directions, seeds, batch_size=None, **kw)
+    again, _ = render_directions(model, "2", directions, seeds, batch_size=None, **kw)
     torch.testing.assert_close(images, again, rtol=0, atol=0)
     # Each direction is served best by its own icon: score every icon under every direction.
     with torch.no_grad():

@@ -26,7 +26,7 @@ def test_cosine_identical_and_opposite():
 
 def test_embed_shape_and_identical_images(resnet):
     images = torch.rand(3, 3, 32, 32)
-    out = compare.embed(resnet, torch.cat([images, images[:1]]), [0.5] * 3, [0.25] * 3, batch_size=2)
+    out = compare.embed(resnet, torch.cat([images, images[:1]]), models.Normalize([0.5] * 3, [0.25] * 3), batch_size=2)
     assert out.shape == (4, 512)
     assert compare.cosine(out[:1], out[3:]).item() == pytest.approx(1.0)
 
@@ -66,9 +66,10 @@ def test_default_gram_layers(resnet):
 
 def test_feature_net_matches_embed_and_grams(resnet):
     images = torch.rand(2, 3, 32, 32)
-    net = compare.FeatureNet(resnet, [0.5] * 3, [0.25] * 3, ["conv1", "layer4.1"])
+    net = compare.FeatureNet(resnet, models.Normalize([0.5] * 3, [0.25] * 3), ["layer4.1", "conv1"])
     emb, grams = net(images)
-    assert torch.allclose(emb, compare.embed(resnet, images, [0.5] * 3, [0.25] * 3))
+    assert torch.allclose(emb, compare.embed(resnet, images, models.Normalize([0.5] * 3, [0.25] * 3)))
+    assert list(grams) == ["conv1", "layer4.1"]  # forward order, as the Gram table rows
     assert grams["conv1"].shape == (2, 64, 64) and grams["layer4.1"].shape == (2, 512, 512)
     # Gram of layer4.1 equals the Gram of its output computed outside the hook.
     outputs = {}
@@ -117,9 +118,9 @@ def test_identical_renders_have_cosine_one_and_gram_zero(tmp_path, resnet):
 def test_embedding_network_from_a_local_weights_file(tmp_path, resnet):
     torch.save(resnet.state_dict(), tmp_path / "w.pt")
     features.write_embedding_network(tmp_path / "emb.pt", arch="resnet18", weights="IMAGENET1K_V1", path=str(tmp_path / "w.pt"))
-    model, meta = models.load_checkpoint(tmp_path / "emb.pt")
+    model, normalize, meta = models.load_network(tmp_path / "emb.pt")
     assert meta["arch"] == "resnet18" and meta["num_classes"] == 4
     assert meta["mean"] == pytest.approx([0.485, 0.456, 0.406])  # as the named torchvision weights were trained
     images = torch.rand(2, 3, 32, 32)
-    assert torch.allclose(compare.embed(model, images, meta["mean"], meta["std"]), compare.embed(resnet, images, meta["mean"], meta["std"]))
+    assert torch.allclose(compare.embed(model, images, normalize), compare.embed(resnet, images, normalize))
     assert features.embedding_input_size("resnet18", "IMAGENET1K_V1") == 224

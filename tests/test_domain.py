@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from vischange import config as vcfg
-from vischange import domain, topmaps
+from vischange import domain, metrics
 from vischange.datasets import read_manifest
 from vischange.datasets import stanford
 from vischange.datasets import synthetic as S
@@ -182,7 +182,7 @@ def test_threshold_comes_from_source_validation_only():
     names, n_maps = ["a", "b"], [1, 1]
     first = domain.cross_domain_detector(val_sums, val_labels, {"source": source, "target": target}, names, n_maps)
     # Re-choosing on the target would give threshold 4 for class 0 (recall 1): it must stay 5.
-    assert topmaps.best_threshold(target["sums"][:, 0], target["labels"] == 0) == 4.0
+    assert metrics.best_threshold(target["sums"][:, 0], target["labels"] == 0) == 4.0
     assert first.loc[0, "threshold"] == 5.0
     # Changing the evaluated domains leaves thresholds alone; changing validation moves them.
     shuffled = {**target, "sums": target["sums"][::-1].copy(), "labels": target["labels"][::-1].copy()}
@@ -205,22 +205,13 @@ def test_a_class_without_top_maps_has_no_detector_but_keeps_its_classifier():
     assert table.loc[1, "head_target_recall"] == pytest.approx(1 / 3)
 
 
-def test_accuracy_and_recall_per_domain():
-    labels = {"source": np.array([0, 0, 1, 1]), "target": np.array([0, 1, 1])}
-    predicted = {"source": np.array([0, 0, 1, 0]), "target": np.array([1, 1, 0])}
-    table = domain.accuracy_table(labels, predicted)
-    assert table["domain"].tolist() == ["source", "target"]
-    assert table["accuracy"].tolist() == [0.75, pytest.approx(1 / 3)] and table["images"].tolist() == [4, 3]
-    np.testing.assert_allclose(domain.per_class_recall(labels["target"], predicted["target"], 3), [0.0, 0.5, np.nan])
-
-
 def test_compare_puts_both_networks_side_by_side(tmp_path):
     val_sums, val_labels, source, target = hand_domains()
     detectors, accuracies = {}, {}
     for net in ("base", "finetuned"):
         table = domain.cross_domain_detector(val_sums, val_labels, {"source": source, "target": target}, ["a", "b"], [1, 1])
         table.to_csv(tmp_path / f"{net}_detector.csv", index=False)
-        domain.accuracy_table({"source": source["labels"], "target": target["labels"]},
+        metrics.accuracy_table({"source": source["labels"], "target": target["labels"]},
                               {"source": source["probs"].argmax(1), "target": target["probs"].argmax(1)}
                               ).to_csv(tmp_path / f"{net}_accuracy.csv", index=False)
         detectors[net], accuracies[net] = tmp_path / f"{net}_detector.csv", tmp_path / f"{net}_accuracy.csv"

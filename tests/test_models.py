@@ -15,11 +15,6 @@ def test_build_and_check_architecture():
         models.check_architecture("resnet17")
 
 
-def test_layer_channels_on_meta_device():
-    assert models.layer_channels("resnet18", ["layer2.1", "layer4.1"], 64) == {"layer2.1": 128, "layer4.1": 512}
-    assert models.layer_channels("resnet50", ["layer3.5", "layer4.2"], 224) == {"layer3.5": 1024, "layer4.2": 2048}
-
-
 def test_get_module_suggests_close_names():
     model = models.build("resnet18", 3)
     with pytest.raises(KeyError, match="layer4.1"):
@@ -52,11 +47,18 @@ def test_checkpoint_round_trip(tmp_path):
     model = models.build("resnet18", 3)
     path = tmp_path / "m.pt"
     models.save_checkpoint(path, model, arch="resnet18", class_names=["a", "b", "c"], mean=[0.5] * 3, std=[0.25] * 3)
-    loaded, meta = models.load_checkpoint(path)
+    loaded, normalize, meta = models.load_network(path)
     assert meta["class_names"] == ["a", "b", "c"] and meta["mean"] == [0.5] * 3
+    assert not loaded.training
     x = torch.randn(2, 3, 32, 32)
     model.eval()
     assert torch.equal(model(x), loaded(x))
+    assert torch.equal(normalize(x), (x - 0.5) / 0.25)
+    assert models.load_network(path, class_names=["a", "b", "c"])[2] == meta
+    with pytest.raises(ValueError, match=r"m\.pt: the network's 3 classes differ .* position 1: \['b'\] vs \['x'\]"):
+        models.load_network(path, class_names=["a", "x", "c"])
+    with pytest.raises(ValueError, match="m.pt.*differ"):
+        models.load_network(path, class_names=["a", "b"])
 
 
 def test_base_from_local_weights_file(tmp_path):
@@ -68,7 +70,7 @@ def test_base_from_local_weights_file(tmp_path):
         base={"source": "file", "path": str(tmp_path / "w.pt")},
         normalize={"mean": [0.4] * 3, "std": [0.2] * 3},
     )
-    loaded, meta = models.load_checkpoint(tmp_path / "base.pt")
+    loaded, _, meta = models.load_network(tmp_path / "base.pt")
     assert meta["num_classes"] == 5 and len(meta["class_names"]) == 5
     assert torch.equal(loaded.fc.weight, model.fc.weight)
 

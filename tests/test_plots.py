@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from vischange import plots
@@ -91,3 +92,20 @@ def test_image_panels_draws_each_grid_and_rejects_mismatched_titles(tmp_path):
     assert out[1].stat().st_size > 1000
     with pytest.raises(ValueError, match="one title per canvas"):
         plots.image_panels([red], ["a", "b"], "x", out)
+
+
+def test_overlays_have_the_image_shape_and_unit_range():
+    image = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(1))
+    fmap = torch.zeros(4, 4)
+    fmap[0, 0] = 2.0
+    up = plots.upsample_map(fmap, 32)
+    assert up.shape == (32, 32) and up.max() <= 2.0
+    out = plots.mask_overlay(image, fmap, vmax=1.0)
+    assert out.shape == (32, 32, 3) and out.dtype == np.float32
+    assert 0 <= out.min() and out.max() <= 1
+    # the map fires in the top-left corner: there the image shows through, elsewhere it is dark
+    assert np.allclose(out[0, 0], image[:, 0, 0].numpy())
+    assert np.all(out[-8:, -8:] == 0)
+    with pytest.raises(ValueError):
+        plots.mask_overlay(image, fmap, vmax=0)
+

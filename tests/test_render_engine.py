@@ -16,6 +16,7 @@ from vischange.render import (
     class_logit,
     render,
     render_channels,
+    save_png,
     standard_transforms,
     to_uint8,
 )
@@ -184,3 +185,17 @@ def test_to_uint8():
     arr = to_uint8(img)
     assert arr.shape == (2, 4, 3) and arr.dtype == np.uint8
     assert arr[0, 0, 0] == 255 and arr[1, 3, 1] == 128 and arr[0, 1, 2] == 255 and arr[1, 1, 0] == 0
+
+
+def test_save_png_writes_renders_and_canvases_alike(tmp_path):
+    from PIL import Image
+
+    img = torch.rand(3, 5, 7, generator=torch.Generator().manual_seed(0))
+    save_png(img, tmp_path / "render.png")
+    save_png(to_uint8(img), tmp_path / "canvas.png")
+    assert (tmp_path / "render.png").read_bytes() == (tmp_path / "canvas.png").read_bytes()
+    with Image.open(tmp_path / "render.png") as png:
+        assert png.size == (7, 5) and png.mode == "RGB" and not png.info  # no metadata
+        assert np.array_equal(np.asarray(png), to_uint8(img))
+    with pytest.raises(ValueError, match="uint8"):
+        save_png(np.zeros((5, 7, 3)), tmp_path / "float.png")

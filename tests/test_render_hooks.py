@@ -118,6 +118,47 @@ def test_early_stop_skips_later_modules():
     assert no_hooks_left(net)
 
 
+def test_module_input_key_is_the_head_input_and_stops_before_the_module():
+    net = tiny_net()
+    x = torch.rand(3, 3, 8, 8)
+    with torch.no_grad():
+        pooled = net.flat(net.pool(net.block(torch.relu(net.conv1(x)))))
+    with capture(net, ["fc:in"]) as cap:
+        acts = cap(x)
+    assert torch.equal(acts["fc:in"], pooled) and acts["fc:in"].shape == (3, 4)
+    assert net.after.calls == 1  # `after` runs before fc; the model's own fc never ran
+    # Not the last key: the forward goes on and the input is a copy an in-place module cannot alter.
+    with capture(net, ["relu1:in", "block"]) as cap:
+        acts = cap(x)
+    with torch.no_grad():
+        c1 = net.conv1(x)
+    assert torch.equal(acts["relu1:in"], c1) and (acts["relu1:in"] < 0).any()
+    assert list(acts) == ["relu1:in", "block"]  # the order of capture
+    assert no_hooks_left(net)
+
+
+def test_reduce_shrinks_a_capture_inside_its_hook():
+    net = tiny_net()
+    x = torch.rand(2, 3, 8, 8)
+    with capture(net, ["conv1", "block"]) as cap:
+        full = cap(x)
+    seen = []
+
+    def mean(t):
+        seen.append(tuple(t.shape))
+        return t.mean((2, 3))
+
+    with capture(net, ["conv1", "block", "fc:in"], reduce={"conv1": mean, "fc:in": lambda t: 2 * t}) as cap:
+        acts = cap(x)
+    assert seen == [(2, 4, 8, 8)]
+    assert torch.equal(acts["conv1"], full["conv1"].mean((2, 3)))
+    assert torch.equal(acts["block"], full["block"])
+    with pytest.raises(ValueError, match="not captured"):
+        with capture(net, ["conv1"], reduce={"block": mean}):
+            pass
+    assert no_hooks_left(net)
+
+
 def test_redirected_relu_revives_dead_units():
     x = -torch.rand(2, 5) - 0.1  # all negative
     x.requires_grad_(True)

@@ -1,7 +1,10 @@
 """Tests for vischange.render.param (image parameterizations)."""
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
 from vischange.render.param import (
     FourierImage,
@@ -10,6 +13,7 @@ from vischange.render.param import (
     color_matrix_from_images,
     make_param,
     mean_magnitude_spectrum,
+    param_arguments,
 )
 
 
@@ -166,3 +170,17 @@ def test_make_param_names():
         make_param("lucid", 1, 8)
     with pytest.raises(TypeError, match="magnitude"):
         make_param("maco", 1, 8)
+
+
+def test_param_arguments_for_maco_match_the_render_size(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+        rows.append({"path": f"{i}.png", "label": 0})
+    pd.DataFrame(rows).to_csv(tmp_path / "train.csv", index=False)
+    kwargs = param_arguments("maco", tmp_path / "train.csv", 16, seed=0)
+    assert kwargs["magnitude"].shape == (3, 16, 9) and kwargs["color_matrix"].shape == (3, 3)
+    assert set(param_arguments("fourier", tmp_path / "train.csv", 16, seed=0)) == {"color_matrix"}
+    assert param_arguments("pixel", tmp_path / "train.csv", 16, seed=0) == {}
+

@@ -100,16 +100,3 @@ def test_quality_summary():
     assert row.own_channel_fraction == pytest.approx(2 / 3) and row.median_seconds == 2.0
 
 
-def test_param_arguments_for_maco_match_the_render_size(tmp_path):
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
-        rows.append({"path": f"{i}.png", "label": 0})
-    pd.DataFrame(rows).to_csv(tmp_path / "train.csv", index=False)
-    kwargs = chunk.param_arguments("maco", tmp_path / "train.csv", 16, seed=0)
-    assert kwargs["magnitude"].shape == (3, 16, 9) and kwargs["color_matrix"].shape == (3, 3)
-    assert set(chunk.param_arguments("fourier", tmp_path / "train.csv", 16, seed=0)) == {"color_matrix"}
-    assert chunk.param_arguments("pixel", tmp_path / "train.csv", 16, seed=0) == {}

@@ -1,10 +1,11 @@
-"""Runtime helpers: GPU claims between concurrent jobs; MKL's reproducible mode."""
+"""Runtime helpers: GPU claims between concurrent jobs; MKL's reproducible mode; npz files."""
 
 import os
 import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -52,3 +53,13 @@ def test_a_users_own_mkl_setting_wins():
     code = "import vischange, os; print(os.environ['MKL_CBWR'])"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "COMPATIBLE"
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_npz_round_trip(tmp_path, compressed):
+    arrays = {"acts": np.arange(6, dtype=np.float32).reshape(2, 3), "names": np.array(["a", "b"])}
+    runtime.write_npz(tmp_path / "x.npz", arrays, compressed=compressed)
+    back = runtime.read_npz(tmp_path / "x.npz")
+    assert list(back) == ["acts", "names"]
+    assert all(np.array_equal(back[k], v) and back[k].dtype == v.dtype for k, v in arrays.items())
+    assert [p.name for p in tmp_path.iterdir()] == ["x.npz"]  # no temporary file left

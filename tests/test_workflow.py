@@ -182,7 +182,7 @@ def check_comparison(out: Path, config: dict, channels: dict) -> None:
 
 
 def _atlas_dirs(config, net, layer):
-    from vischange.atlas.stages import slug
+    from vischange.names import slug
 
     atlas = config["atlas"]
     return (

@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -27,112 +26,18 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from . import models
+from .activations import head_input, image_activations, manifest_activations, manifest_loader
 from .datasets import read_classes, read_manifest
-from .runtime import atomic_path, derive_seed, write_csv, write_json
+from .heads import TaskModel, fit_probe, head_probs, load_task_model, prediction_table, save_head
+from .metrics import confusion
+from .runtime import derive_seed, write_csv, write_json, write_npz
 
 log = logging.getLogger(__name__)
 
 
 # --- the task head --------------------------------------------------------------------
-
-
-def penultimate(model: nn.Module, loader, normalize, device, desc: str = "") -> tuple[np.ndarray, np.ndarray]:
-    """Input of the classifier head and the model's logits: -> features (N, D), logits (N, K) float32."""
-    head = models.get_module(model, models.classifier_name(model))
-    seen: list[Tensor] = []
-    handle = head.register_forward_pre_hook(lambda _m, inputs: seen.append(inputs[0].detach().float().cpu()))
-    logits = []
-    model.eval()
-    try:
-        with torch.no_grad():
-            for images, _ in tqdm(loader, desc=f"features {desc}".strip(), leave=False):
-                logits.append(model(normalize(images.to(device))).float().cpu())
-    finally:
-        handle.remove()
-    return torch.cat(seen).flatten(1).numpy(), torch.cat(logits).numpy()
-
-
-def fit_probe(features: np.ndarray, labels: np.ndarray, n_classes: int, c: float, seed: int) -> nn.Linear:
-    """Multinomial logistic regression on standardized features, folded into nn.Linear(D, K).
-
-    features (N, D), labels (N,) in [0, n_classes). The Linear maps raw features to logits:
-    W' = W / sigma, b' = b - W' mu (mu, sigma of the training features; sigma 0 -> 1).
-    With two classes sklearn fits one logit z; the Linear gives (-z/2, z/2), whose softmax
-    is sklearn's probability.
-    """
-    from sklearn.linear_model import LogisticRegression
-
-    labels = np.asarray(labels)
-    missing = sorted(set(range(n_classes)) - set(labels.tolist()))
-    if missing:
-        raise ValueError(f"the probe's training images lack classes {missing}")
-    x = np.asarray(features, dtype=np.float64)
-    mu, sigma = x.mean(0), x.std(0)
-    sigma[sigma == 0] = 1.0
-    fit = LogisticRegression(C=c, max_iter=5000, random_state=seed % 2**32).fit((x - mu) / sigma, labels)
-    w, b = fit.coef_, fit.intercept_
-    if n_classes == 2:
-        w, b = np.stack([-w[0] / 2, w[0] / 2]), np.array([-b[0] / 2, b[0] / 2])
-    w = w / sigma
-    b = b - w @ mu
-    linear = nn.Linear(x.shape[1], n_classes)
-    with torch.no_grad():
-        linear.weight.copy_(torch.as_tensor(w, dtype=torch.float32))
-        linear.bias.copy_(torch.as_tensor(b, dtype=torch.float32))
-    return linear
-
-
-class TaskModel(nn.Module):
-    """A network with the task head in place of its classifier: images (N, 3, H, W) in [0, 1] -> logits (N, K).
-
-    Normalization is inside, so Captum's attributions refer to the [0, 1] image.
-    """
-
-    def __init__(self, model: nn.Module, normalize: nn.Module, head: nn.Linear | None = None):
-        super().__init__()
-        self.net = copy.deepcopy(model)
-        if head is not None:
-            name = models.classifier_name(self.net)
-            parent, _, child = name.rpartition(".")
-            setattr(models.get_module(self.net, parent) if parent else self.net, child, head)
-        self.normalize = normalize
-        # Captum needs autograd through every module; in-place ReLUs would overwrite
-        # tensors that hooks have kept.
-        for module in self.net.modules():
-            if isinstance(module, nn.ReLU):
-                module.inplace = False
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(self.normalize(x))
-
-
-def load_task_model(model_path: str | Path, head_path: str | Path, device) -> tuple[TaskModel, dict]:
-    """The network of `model_path` with the head saved by :func:`task_head`, in eval mode."""
-    model, meta = models.load_checkpoint(model_path, device)
-    payload = torch.load(Path(head_path), map_location="cpu", weights_only=True)
-    linear = nn.Linear(payload["weight"].shape[1], payload["weight"].shape[0])
-    with torch.no_grad():
-        linear.weight.copy_(payload["weight"])
-        linear.bias.copy_(payload["bias"])
-    normalize = models.Normalize(meta["mean"], meta["std"])
-    task = TaskModel(model, normalize, linear).to(device).eval()
-    task.requires_grad_(False)
-    return task, {**meta, "head": payload["kind"], "class_names": list(payload["class_names"])}
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
-
-
-def head_probs(features: np.ndarray, weight: Tensor, bias: Tensor) -> np.ndarray:
-    """Class probabilities of a linear task head on penultimate features: (N, D) -> (N, K) float64."""
-    logits = np.asarray(features) @ weight.float().numpy().T.astype(np.float64) + bias.float().numpy()
-    return softmax(logits)
 
 
 def task_head(
@@ -155,22 +60,20 @@ def task_head(
     """The head that decides the fine-tuning task for this network, and its predictions.
 
     kind: "own" (the network's classifier; it must have one output per class) or "probe"
-    (:func:`fit_probe` on the training split's penultimate features).
+    (:func:`vischange.heads.fit_probe` on the training split's penultimate features).
     out_head: torch file {kind, weight (K, D), bias (K,), class_names}.
     out_scores: .npz with `{split}_features` (N, D) penultimate features and `{split}_probs` (N, K).
     out_predictions: split, index, path, label, predicted, correct, prob_true, prob_predicted.
     out_summary: JSON with the head's kind, accuracy per split and probe settings.
     """
-    from .topmaps import manifest_loader
-
-    model, meta = models.load_checkpoint(model_path, device)
-    normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
+    model, normalize, meta = models.load_network(model_path, device)
     names = read_classes(classes_txt)
-    features, labels, paths, own_logits = {}, {}, {}, {}
+    features, labels, paths = {}, {}, {}
     for split, manifest in manifests.items():
-        dataset, loader = manifest_loader(manifest, image_size, crop_fraction, workers=workers)
-        features[split], own_logits[split] = penultimate(model, loader, normalize, device, split)
-        labels[split] = np.asarray(dataset.labels)
+        # The head's input only: the forward pass stops before the classifier.
+        features[split], labels[split] = manifest_activations(
+            model, head_input(model), manifest, image_size=image_size, crop_fraction=crop_fraction,
+            normalize=normalize, device=device, reduce="none", workers=workers, desc=f"features {split}")
         paths[split] = read_manifest(manifest)["path"].tolist()
     if kind == "own":
         if meta["num_classes"] != len(names):
@@ -181,8 +84,7 @@ def task_head(
     else:
         raise ValueError(f"head kind must be own or probe, got {kind!r}")
     weight, bias = head.weight.detach().float().cpu(), head.bias.detach().float().cpu()
-    with atomic_path(out_head) as tmp:
-        torch.save({"kind": kind, "weight": weight, "bias": bias, "class_names": names}, tmp)
+    save_head(out_head, kind=kind, weight=weight, bias=bias, class_names=names)
     arrays, rows, summary = {}, [], {"kind": kind, "classes": len(names), "accuracy": {}}
     if kind == "probe":
         summary["probe"] = {"model": "multinomial logistic regression on standardized penultimate features",
@@ -194,9 +96,7 @@ def task_head(
         table = prediction_table(paths[split], labels[split], probs)
         summary["accuracy"][split] = float(table["correct"].mean())
         rows.append(table.assign(split=split)[["split", *table.columns]])
-    with atomic_path(out_scores) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+    write_npz(out_scores, arrays, compressed=True)
     write_csv(out_predictions, pd.concat(rows, ignore_index=True))
     write_json(out_summary, summary)
     log.info("task head (%s): accuracy %s", kind, summary["accuracy"])
@@ -224,6 +124,7 @@ def grad_cam(task: TaskModel, layer: str, images: Tensor, targets: Sequence[int]
 
     module = models.get_module(task.net, layer)
     x = images.clone().requires_grad_(True)
+    # Captum hooks the layer itself (it needs the layer's gradient), not through vischange.activations.
     cam = LayerGradCam(task, module).attribute(x, target=[int(t) for t in targets], relu_attributions=True)
     cam = LayerAttribution.interpolate(cam.detach(), tuple(images.shape[-2:]), interpolate_mode="bilinear")
     return cam[:, 0].clamp_min(0).cpu()
@@ -308,31 +209,6 @@ def decision_regions(xy: np.ndarray, predicted: np.ndarray, grid: int = 200, k: 
     return xs, ys, knn.predict(np.column_stack([gx.ravel(), gy.ravel()])).reshape(grid, grid)
 
 
-def prediction_table(paths: Sequence[str], labels: np.ndarray, probs: np.ndarray) -> pd.DataFrame:
-    """index, path, label, predicted (argmax), correct, prob_true, prob_predicted."""
-    labels = np.asarray(labels)
-    predicted = probs.argmax(1)
-    n = len(labels)
-    return pd.DataFrame({
-        "index": np.arange(n), "path": list(paths), "label": labels, "predicted": predicted,
-        "correct": predicted == labels, "prob_true": probs[np.arange(n), labels], "prob_predicted": probs.max(1),
-    })
-
-
-def confusion(labels: np.ndarray, predicted: np.ndarray, names: Sequence[str]) -> pd.DataFrame:
-    """Long confusion table: true, predicted (class names), count, fraction of the true class."""
-    from sklearn.metrics import confusion_matrix
-
-    k = len(names)
-    matrix = confusion_matrix(labels, predicted, labels=np.arange(k))
-    totals = matrix.sum(1, keepdims=True)
-    frac = np.divide(matrix, totals, out=np.zeros_like(matrix, dtype=float), where=totals > 0)
-    return pd.DataFrame({
-        "true": np.repeat(list(names), k), "predicted": np.tile(list(names), k),
-        "count": matrix.ravel(), "fraction": frac.ravel(),
-    })
-
-
 # --- the job: every view for one network ----------------------------------------------
 
 
@@ -365,10 +241,8 @@ def views(
     gradcam_predicted, gradcam_true) its max and the share of its mass in the brightest
     10% of pixels (how concentrated it is).
     embedding.csv: index, path, label, predicted, correct, x, y (UMAP of penultimate features).
-    confusion.csv: see :func:`confusion`.
+    confusion.csv: see :func:`vischange.metrics.confusion`.
     """
-    from .topmaps import manifest_loader, spatial_maps
-
     task, meta = load_task_model(model_path, head_path, device)
     names = meta["class_names"]
     pred = pd.read_csv(predictions)
@@ -386,7 +260,7 @@ def views(
     picture = dataset[image][0]
     rows = []
     for name in layers:
-        fmap = spatial_maps(task.net, name, picture[None], task.normalize, device)[0]
+        fmap = image_activations(task.net, name, picture[None], normalize=task.normalize, device=device)[0]
         order = torch.argsort(fmap.mean((1, 2)), descending=True, stable=True)[:maps]
         rows.append((name, [(int(c), fmap[c].numpy()) for c in order]))
     label = int(test.loc[image, "label"])
@@ -504,13 +378,6 @@ def draw_attributions(images: Tensor, table: pd.DataFrame, found: Mapping[str, T
     plots.save(fig, out)
 
 
-def class_colours(n: int):
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab10" if n <= 10 else "tab20" if n <= 20 else "turbo"]
-    return [cmap(i if n <= 20 else i / max(1, n - 1)) for i in range(n)]
-
-
 def draw_embedding(emb: pd.DataFrame, names: Sequence[str], title: str, out) -> None:
     """UMAP points coloured by true class, misclassified ones crossed; background: the network's predicted class nearby."""
     from matplotlib.colors import ListedColormap
@@ -518,7 +385,7 @@ def draw_embedding(emb: pd.DataFrame, names: Sequence[str], title: str, out) -> 
     from . import plots
 
     xy = emb[["x", "y"]].to_numpy()
-    colours = class_colours(len(names))
+    colours = plots.class_colours(len(names))
     fig, ax = plots.plt.subplots(figsize=(6.2, 4.8))
     xs, ys, regions = decision_regions(xy, emb["predicted"].to_numpy())
     ax.pcolormesh(xs, ys, regions, cmap=ListedColormap(colours), vmin=-0.5, vmax=len(names) - 0.5, alpha=0.18, shading="auto")
@@ -543,28 +410,8 @@ def draw_confusion(conf: pd.DataFrame, names: Sequence[str], title: str, out) ->
     k = len(names)
     side = min(14.0, 2.0 + 0.45 * k)
     fig, ax = plots.plt.subplots(figsize=(side + 1.0, side))
-    shown = confusion_axes(ax, conf, names, title)
+    shown = plots.confusion_axes(ax, conf, names, title)
     fig.colorbar(shown, ax=ax, fraction=0.046, label="fraction of the true class")
     plots.save(fig, out)
 
 
-def confusion_axes(ax, conf: pd.DataFrame, names: Sequence[str], title: str):
-    """Draw a row-normalized confusion matrix (:func:`confusion`) on `ax`; returns the image (for a colour bar)."""
-    k = len(names)
-    frac = conf["fraction"].to_numpy().reshape(k, k)
-    count = conf["count"].to_numpy().reshape(k, k)
-    shown = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
-    if k <= 20:
-        for i in range(k):
-            for j in range(k):
-                if count[i, j]:
-                    ax.text(j, i, str(count[i, j]), ha="center", va="center", fontsize=6,
-                            color="white" if frac[i, j] > 0.5 else "black")
-        ax.set_xticks(range(k))
-        ax.set_xticklabels(names, rotation=60, ha="right", fontsize=6)
-        ax.set_yticks(range(k))
-        ax.set_yticklabels(names, fontsize=6)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    ax.set_title(title, fontsize=8)
-    return shown

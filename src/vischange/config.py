@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from . import models
+from .activations import layer_shapes, module_channels
 
 
 class ConfigError(ValueError):
@@ -77,7 +78,7 @@ def check_config(config: dict[str, Any]) -> dict[str, int]:
     channels: dict[str, int] = {}
     if layers:
         try:
-            channels = models.module_channels(probe, layers, size)
+            channels = module_channels(probe, layers, size)
         except (ValueError, RuntimeError) as err:
             problems.append(f"config key data.image_size: {size} px does not pass through {arch}: {err}")
     wanted = config["render"]["channels"]
@@ -197,7 +198,7 @@ def _analysis_problems(config: dict, probe) -> list[str]:
     layer = top.get("layer", "layer4")
     if module("topmaps.layer", layer):
         try:
-            maps = models.module_channels(probe, [layer], config["data"]["image_size"])[layer]
+            maps = module_channels(probe, [layer], config["data"]["image_size"])[layer]
         except (ValueError, RuntimeError) as err:
             problems.append(f"config key topmaps.layer: {err}")
             maps = None
@@ -319,23 +320,10 @@ def _atlas_problems(config: dict, probe, check_modules) -> list[str]:
     problems: list[str] = []
     layers = check_modules("atlas.layers", atlas.get("layers", []))
     if layers:
-        shapes: dict[str, tuple] = {}
-        handles = [
-            models.get_module(probe, name).register_forward_hook(
-                lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape))
-            )
-            for name in layers
-        ]
         try:
-            import torch
-
-            with torch.no_grad():
-                probe(torch.empty(1, 3, config["data"]["image_size"], config["data"]["image_size"], device="meta"))
+            shapes = layer_shapes(probe, layers, config["data"]["image_size"])
         except (ValueError, RuntimeError):
-            pass  # the render-layer check already reports an image size that does not fit
-        finally:
-            for handle in handles:
-                handle.remove()
+            shapes = {}  # the render-layer check already reports an image size that does not fit
         for i, name in enumerate(layers):
             if name in shapes and len(shapes[name]) != 4:
                 problems.append(f"config key atlas.layers[{i}]: {name} outputs {shapes[name]}, not (N, C, H, W) maps")

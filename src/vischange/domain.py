@@ -5,12 +5,13 @@ fine-tuned on one domain (the source: the fine-tuning task's own test split) is 
 second test set of the same classes from another domain (the target: X-ray scans for a
 model of web photos; in the demo the same test scenes rendered as gray radiographs by
 :mod:`vischange.datasets.synthetic`'s ``xray`` style). For each network (base with its
-linear probe, fine-tuned with its own head, the task heads of :mod:`vischange.attribution`):
+linear probe, fine-tuned with its own head: the task head files the attribution stage
+writes, read with :mod:`vischange.heads`):
 
 * the classifier's accuracy, confusion matrix and per-class recall on both domains
-  (:func:`accuracy_table`, :func:`vischange.attribution.confusion`);
-* the class top maps chosen on the *source* training split (:mod:`vischange.topmaps`),
-  summed into one-vs-rest detectors whose threshold is chosen on the *source* validation
+  (:func:`vischange.metrics.accuracy_table`, :func:`vischange.metrics.confusion`);
+* the class top maps the topmaps stage chose on the *source* training split (its
+  top_maps.csv and activations.npz), summed (:mod:`vischange.class_maps`) into one-vs-rest detectors whose threshold is chosen on the *source* validation
   split, evaluated on the source test split and on the target domain, beside the
   classifier's own AUC, precision and recall there (:func:`cross_domain_detector`);
 * one top map per class overlaid on images of its class in both domains, on one
@@ -29,9 +30,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import attribution, models, topmaps
+from . import models, plots
+from .activations import head_input, image_activations, manifest_activations, manifest_loader
+from .class_maps import class_sums, draw_sums, select_images, shown_classes, sums_table
 from .datasets import read_classes, read_manifest
-from .runtime import atomic_path, write_csv
+from .heads import head_probs, load_head, prediction_table
+from .metrics import accuracy_table, confusion, one_vs_rest_table
+from .runtime import write_csv, write_npz
 
 log = logging.getLogger(__name__)
 
@@ -74,53 +79,34 @@ def scan(model_path: str | Path, head_path: str | Path, *, manifest: str | Path,
          out_predictions: str | Path, workers: int = 0) -> pd.DataFrame:
     """Top-map-layer activations and the task head's decisions on the target domain.
 
-    The same computations as the source's (:func:`vischange.topmaps.mean_activations`,
-    :func:`vischange.attribution.penultimate` with the saved task head), on another manifest.
+    The same computations as the source's (spatial means of `layer` as in the topmaps scan,
+    the classifier head's input as in the task head job, with the saved task head), on
+    another manifest, in one forward pass per batch.
     out_scores: .npz with `acts` (N, C) spatial means of `layer`, `labels` (N,), `probs` (N, K).
     out_predictions: index, path, label, predicted, correct, prob_true, prob_predicted.
     """
-    model, meta = models.load_checkpoint(model_path, device)
-    normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
-    head = torch.load(Path(head_path), map_location="cpu", weights_only=True)
+    model, normalize, meta = models.load_network(model_path, device)
     names = read_classes(classes_txt)
-    if list(head["class_names"]) != names:
-        raise ValueError(f"{head_path}: its classes differ from {classes_txt}")
-    dataset, loader = topmaps.manifest_loader(manifest, image_size, crop_fraction, workers=workers)
-    labels = np.asarray(dataset.labels, dtype=np.int64)
-    if labels.max() >= len(names):
+    head = load_head(head_path, class_names=names)
+    frame = read_manifest(manifest)
+    if frame["label"].max() >= len(names):
         raise ValueError(f"{manifest}: labels beyond the task's {len(names)} classes")
-    acts = topmaps.mean_activations(model, layer, loader, normalize, device, desc="target")
-    features, _ = attribution.penultimate(model, loader, normalize, device, "target")
-    probs = attribution.head_probs(features, head["weight"], head["bias"])
-    with atomic_path(out_scores) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, acts=acts.astype(np.float32), labels=labels, probs=probs.astype(np.float32))
-    predictions = attribution.prediction_table(read_manifest(manifest)["path"].tolist(), labels, probs)
+    paths = frame["path"].tolist()
+    features_key = head_input(model)
+    found, labels = manifest_activations(
+        model, [layer, features_key], manifest, image_size=image_size, crop_fraction=crop_fraction,
+        normalize=normalize, device=device, reduce={layer: "mean"}, workers=workers, desc=f"target {layer}")
+    acts, features = found[layer], found[features_key]
+    probs = head_probs(features, head["weight"], head["bias"])
+    write_npz(out_scores, {"acts": acts.astype(np.float32), "labels": labels, "probs": probs.astype(np.float32)},
+              compressed=True)
+    predictions = prediction_table(paths, labels, probs)
     write_csv(out_predictions, predictions)
     log.info("target domain: %d images, accuracy %.3f", len(labels), predictions["correct"].mean())
     return predictions
 
 
-# --- metrics --------------------------------------------------------------------------
-
-
-def per_class_recall(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
-    """Recall of the classifier for each class (NaN for a class without images)."""
-    labels, predicted = np.asarray(labels), np.asarray(predicted)
-    out = np.full(n_classes, np.nan)
-    for k in range(n_classes):
-        mask = labels == k
-        if mask.any():
-            out[k] = float(np.mean(predicted[mask] == k))
-    return out
-
-
-def accuracy_table(labels: Mapping[str, np.ndarray], predicted: Mapping[str, np.ndarray]) -> pd.DataFrame:
-    """domain, images, accuracy, for each domain of `labels` (in order)."""
-    return pd.DataFrame([
-        {"domain": d, "images": len(labels[d]), "accuracy": float(np.mean(np.asarray(predicted[d]) == np.asarray(labels[d])))}
-        for d in labels
-    ])
+# --- the detector on each domain ------------------------------------------------------
 
 
 def cross_domain_detector(
@@ -133,7 +119,7 @@ def cross_domain_detector(
     """Per class: the top-map detector and the classifier on each domain, threshold from source validation.
 
     val_sums (N, K), val_labels (N,): the *source* validation split, where each class's
-    threshold is chosen (best F1; :func:`vischange.topmaps.best_threshold`); it is never
+    threshold is chosen (best F1; :func:`vischange.metrics.best_threshold`); it is never
     re-chosen on a domain being evaluated. domains: {name: {"sums" (N, K), "labels" (N,),
     "probs" (N, K)}}, e.g. {"source": test split, "target": target domain}.
     Columns: label, class, n_maps, threshold, val_f1, then per domain d:
@@ -146,7 +132,7 @@ def cross_domain_detector(
     for d, data in domains.items():
         labels = np.asarray(data["labels"])
         probs = np.asarray(data["probs"])
-        table = topmaps.detector_table(val_sums, val_labels, data["sums"], labels, probs, probs.argmax(1),
+        table = one_vs_rest_table(val_sums, val_labels, data["sums"], labels, probs, probs.argmax(1),
                                        class_names, n_maps)
         table = table.rename(columns={"test_auc": f"{d}_auc", "test_precision": f"{d}_precision",
                                       "test_recall": f"{d}_recall", "head_auc": f"head_{d}_auc",
@@ -189,9 +175,9 @@ def summarize(
 
     source_manifests: {"val": ..., "test": ...}; the source's activations, predictions and
     probabilities come from the topmaps and task-head jobs, the target's from :func:`scan`.
-    Tables: out["accuracy"] (:func:`accuracy_table`), out["confusion_source"],
-    out["confusion_target"] (:func:`vischange.attribution.confusion`), out["detector"]
-    (:func:`cross_domain_detector`), out["sums"] (target domain: :func:`vischange.topmaps.sums_table`),
+    Tables: out["accuracy"] (:func:`vischange.metrics.accuracy_table`), out["confusion_source"],
+    out["confusion_target"] (:func:`vischange.metrics.confusion`), out["detector"]
+    (:func:`cross_domain_detector`), out["sums"] (target domain: :func:`vischange.class_maps.sums_table`),
     out["overlays"] (:func:`overlays`). Figures ([png, pdf] each): confusion_figure,
     detector_figure, sums_figure, overlays_figure.
     """
@@ -215,12 +201,12 @@ def summarize(
     predicted = {"source": source_test["predicted"].to_numpy(), "target": target_pred["predicted"].to_numpy()}
     accuracy = accuracy_table(labels, predicted)
     write_csv(out["accuracy"], accuracy)
-    confusions = {d: attribution.confusion(labels[d], predicted[d], names) for d in DOMAINS}
+    confusions = {d: confusion(labels[d], predicted[d], names) for d in DOMAINS}
     write_csv(out["confusion_source"], confusions["source"])
     write_csv(out["confusion_target"], confusions["target"])
 
-    sums = {"val": topmaps.class_sums(acts["val_acts"], top), "source": topmaps.class_sums(acts["test_acts"], top),
-            "target": topmaps.class_sums(target["acts"], top)}
+    sums = {"val": class_sums(acts["val_acts"], top), "source": class_sums(acts["test_acts"], top),
+            "target": class_sums(target["acts"], top)}
     detector = cross_domain_detector(
         sums["val"], acts["val_labels"],
         {"source": {"sums": sums["source"], "labels": labels["source"], "probs": source_probs},
@@ -229,9 +215,9 @@ def summarize(
     )
     write_csv(out["detector"], detector)
     target_paths = read_manifest(target_manifest)["path"].tolist()
-    write_csv(out["sums"], topmaps.sums_table(target_paths, labels["target"], sums["target"], "target", names))
+    write_csv(out["sums"], sums_table(target_paths, labels["target"], sums["target"], "target", names))
 
-    shown = topmaps.shown_classes(names, topmap_settings.get("classes"), topmap_settings["max_classes"])
+    shown = shown_classes(names, topmap_settings.get("classes"), topmap_settings["max_classes"])
     head = "linear probe" if net == "base" else "its own head"
     title = f"{net} network ({head}), {layer}"
     acc = dict(zip(accuracy["domain"], accuracy["accuracy"]))
@@ -240,13 +226,12 @@ def summarize(
                     f"{title}: confusion matrices", out["confusion_figure"])
     draw_detector(detector, f"{title}, top maps chosen on the source", out["detector_figure"])
     target_view = detector.rename(columns={"target_auc": "test_auc"})
-    topmaps.draw_sums(sums["target"], labels["target"], target_view, names, shown,
+    draw_sums(sums["target"], labels["target"], target_view, names, shown,
                       f"{title}, target domain", out["sums_figure"], images="target-domain image", auc_label="target AUC")
 
-    model, meta = models.load_checkpoint(model_path, device)
-    normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
-    datasets = {"source": topmaps.manifest_loader(source_manifests["test"], image_size, crop_fraction)[0],
-                "target": topmaps.manifest_loader(target_manifest, image_size, crop_fraction)[0]}
+    model, normalize, meta = models.load_network(model_path, device)
+    datasets = {"source": manifest_loader(source_manifests["test"], image_size, crop_fraction)[0],
+                "target": manifest_loader(target_manifest, image_size, crop_fraction)[0]}
     table, panels = overlays(model, layer, normalize, device, datasets, labels, top, shown, names,
                              int(settings["overlay_images"]), seed)
     write_csv(out["overlays"], table)
@@ -261,7 +246,7 @@ def overlays(model, layer: str, normalize, device, datasets: Mapping, labels: Ma
              top: Mapping[int, Sequence[int]], shown: Sequence[int], names: Sequence[str], n: int, seed: int):
     """Each shown class's first kept top map on up to n images of its class in each domain.
 
-    Images are drawn with :func:`vischange.topmaps.select_images` (seeded by class), so
+    Images are drawn with :func:`vischange.class_maps.select_images` (seeded by class), so
     when the target domain is a paired copy of the source test split (the demo) both rows
     show the same scenes. Returns (table: class, label, map, domain, index, path,
     activation (the map's spatial mean); panels: [(label, map, {domain: (images, maps, rows)})]).
@@ -273,12 +258,12 @@ def overlays(model, layer: str, normalize, device, datasets: Mapping, labels: Ma
         the_map = int(top[k][0])
         by_domain = {}
         for d in DOMAINS:
-            picks = topmaps.select_images(labels[d], k, n, True, seed)
+            picks = select_images(labels[d], k, n, True, seed)
             if len(picks) == 0:
                 by_domain[d] = (torch.zeros(0), torch.zeros(0), picks)
                 continue
             images = torch.stack([datasets[d][int(i)][0] for i in picks])
-            maps = topmaps.spatial_maps(model, layer, images, normalize, device)[:, the_map]
+            maps = image_activations(model, layer, images, normalize=normalize, device=device)[:, the_map]
             by_domain[d] = (images, maps, picks)
             for i, row in enumerate(picks):
                 rows.append({"class": names[k], "label": k, "map": the_map, "domain": d, "index": int(row),
@@ -293,13 +278,11 @@ def overlays(model, layer: str, normalize, device, datasets: Mapping, labels: Ma
 
 def draw_confusions(confusions: Mapping[str, pd.DataFrame], names: Sequence[str], titles: Sequence[str], suptitle: str, out) -> None:
     """The source and the target confusion matrices side by side (row-normalized, one colour scale)."""
-    from . import plots
-
     side = min(12.0, 2.2 + 0.42 * len(names))
     fig, axes = plots.plt.subplots(1, len(confusions), figsize=(2 * side + 1.5, side), squeeze=False)
     shown = None
     for ax, (d, conf), title in zip(axes[0], confusions.items(), titles):
-        shown = attribution.confusion_axes(ax, conf, names, title)
+        shown = plots.confusion_axes(ax, conf, names, title)
     fig.colorbar(shown, ax=list(axes[0]), fraction=0.025, label="fraction of the true class")
     fig.suptitle(suptitle, fontsize=9)
     plots.save(fig, out)
@@ -308,10 +291,8 @@ def draw_confusions(confusions: Mapping[str, pd.DataFrame], names: Sequence[str]
 def draw_detector(detector: pd.DataFrame, title: str, out) -> None:
     """Per class, on the target domain (filled) and the source test split (hollow, faint): the top-map
     detector's ROC AUC, precision and recall (threshold from source validation) beside the classifier's."""
-    from . import plots
-
     x = np.arange(len(detector))
-    fig, panels = topmaps.detector_grid(list(detector["class"]), 3.6)
+    fig, panels = plots.detector_grid(list(detector["class"]), 3.6)
     axes = [ax for ax, _ in panels]
     for ax, metric in panels:
         ax.plot(x - 0.12, detector[f"source_{metric}"], "o", color="tab:green", ms=4, mfc="none", alpha=0.5,
@@ -329,17 +310,15 @@ def draw_detector(detector: pd.DataFrame, title: str, out) -> None:
 def draw_overlays(panels, names: Sequence[str], title: str, out) -> None:
     """Per class two rows, source images over target images, its top map overlaid (the seed's mask
     overlay) on one brightness scale per class, so a map that goes quiet on the target shows dark."""
-    from . import plots
-
     if not panels:
-        topmaps.draw_message(f"{title}: no shown class kept a top map of its own", out)
+        plots.draw_message(f"{title}: no shown class kept a top map of its own", out)
         return
     cols = max(1, max(len(g[2]) for _, _, by in panels for g in by.values()))
     # Square image panels with a one-line title each: ~1.25 in per row, plus the suptitle.
     fig, axes = plots.plt.subplots(2 * len(panels), cols, figsize=(1.05 * cols + 1.2, 2.5 * len(panels) + 0.7),
                                    squeeze=False, layout="constrained")
     for r, (k, the_map, by_domain) in enumerate(panels):
-        vmax = topmaps._overlay_vmax([m.numpy() for _, maps, _ in by_domain.values() for m in maps])
+        vmax = plots.overlay_vmax([m.numpy() for _, maps, _ in by_domain.values() for m in maps])
         for j, d in enumerate(DOMAINS):
             images, maps, picks = by_domain[d]
             for c in range(cols):
@@ -349,7 +328,7 @@ def draw_overlays(panels, names: Sequence[str], title: str, out) -> None:
                 if c >= len(picks):
                     ax.axis("off")
                     continue
-                ax.imshow(topmaps.mask_overlay(images[c], maps[c], vmax))
+                ax.imshow(plots.mask_overlay(images[c], maps[c], vmax))
                 ax.set_title(f"{float(maps[c].mean()):.3g}", fontsize=5.5)
             axes[2 * r + j, 0].set_ylabel(f"{names[k]}\nmap {the_map}\n{d}", fontsize=6)
     fig.suptitle(f"{title},\non images of its class: source (upper) and target domain (lower) rows, one brightness scale"
@@ -404,8 +383,6 @@ def compare(detectors: Mapping[str, str | Path], accuracies: Mapping[str, str | 
 
 def draw_compare(table: pd.DataFrame, summary: pd.DataFrame, out) -> None:
     """Source (x) against target (y) per class: the classifier's recall and AUC, the detector's AUC; one colour per network."""
-    from . import plots
-
     colours = {"base": "tab:orange", "finetuned": "tab:purple"}
     fig, axes = plots.plt.subplots(1, 3, figsize=(10.5, 3.6))
     for ax, (what, label) in zip(axes, (("head_recall", "classifier recall"), ("head_auc", "classifier ROC AUC"),

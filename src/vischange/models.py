@@ -157,35 +157,6 @@ def build_meta(arch: str) -> nn.Module:
         return torchvision.models.get_model(arch, weights=None)
 
 
-def layer_channels(arch: str, layers: Sequence[str], image_size: int = 224) -> dict[str, int]:
-    """Output channels of each named module, found by a shape-only forward on the meta device."""
-    return module_channels(build_meta(arch), layers, image_size)
-
-
-def module_channels(model: nn.Module, layers: Sequence[str], image_size: int = 224) -> dict[str, int]:
-    """Output channels of each named module of a meta-device `model` (from `build_meta`)."""
-    model.eval()
-    shapes: dict[str, int] = {}
-    handles = []
-    for name in layers:
-        module = get_module(model, name)
-
-        def hook(_m, _i, out, name=name):
-            shapes[name] = out.shape[1]
-
-        handles.append(module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model(torch.empty(1, 3, image_size, image_size, device="meta"))
-    finally:
-        for h in handles:
-            h.remove()
-    missing = [n for n in layers if n not in shapes]
-    if missing:
-        raise ValueError(f"modules {missing} are not called in the model's forward pass")
-    return shapes
-
-
 def save_checkpoint(
     path: str | os.PathLike,
     model: nn.Module,
@@ -208,13 +179,29 @@ def save_checkpoint(
         torch.save(payload, tmp)
 
 
-def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
-    """Rebuild the network saved by `save_checkpoint`; returns (model in eval mode, metadata)."""
+def load_network(
+    path: str | os.PathLike, device: torch.device | str = "cpu", class_names: Sequence[str] | None = None
+) -> tuple[nn.Module, "Normalize", dict]:
+    """Rebuild the network saved by `save_checkpoint`, the one way every stage loads one.
+
+    Returns (model in eval mode on `device`, its input normalization (a :class:`Normalize`
+    on `device`: images in [0, 1] -> network input), metadata: arch, num_classes,
+    class_names, mean, std). With `class_names`, ValueError naming the file unless the
+    network's classes are exactly those, in that order.
+    """
     payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    meta = {k: v for k, v in payload.items() if k != "state_dict"}
+    if class_names is not None and list(meta["class_names"]) != list(class_names):
+        ours, theirs = list(meta["class_names"]), list(class_names)
+        first = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
+        raise ValueError(
+            f"{path}: the network's {len(ours)} classes differ from the task's {len(theirs)} "
+            f"(first difference at position {first}: {ours[first:first + 1]} vs {theirs[first:first + 1]})"
+        )
     model = build(payload["arch"], payload["num_classes"])
     model.load_state_dict(payload["state_dict"])
-    meta = {k: v for k, v in payload.items() if k != "state_dict"}
-    return model.to(device).eval(), meta
+    normalize = Normalize(meta["mean"], meta["std"]).to(device)
+    return model.to(device).eval(), normalize, meta
 
 
 def load_state_dict_file(path: str | os.PathLike) -> dict:

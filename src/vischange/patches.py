@@ -13,7 +13,7 @@ Stages (one function per rule):
   ``attribution_difference``); the patches favouring T are the filled cells with the
   largest signed difference toward T (``+`` for T = a, ``-`` for T = b), at most
   ``top_k``, only cells whose difference does favour T. Each is rendered exactly as its
-  atlas icon (:func:`vischange.atlas.icons.render_icons`: the cell's whitened mean
+  atlas icon (:func:`vischange.render.render_directions`: the cell's whitened mean
   direction, ``dot x cos^n``, the icon's seed and parameterization), but at patch
   resolution (``patches.render_size``, default the largest patch in pixels) and with
   ``patches.steps`` steps.
@@ -52,10 +52,11 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from . import models, plots
-from .atlas import icons
-from .atlas.stages import _load_npz, pair_atlas_id, slug
 from .datasets import eval_transform, read_classes, read_manifest
-from .runtime import derive_seed, write_csv, write_json
+from .heads import predict
+from .names import pair_atlas_id
+from .render import param_arguments, render_directions, save_png
+from .runtime import derive_seed, read_npz, write_csv, write_json
 
 log = logging.getLogger(__name__)
 
@@ -174,16 +175,7 @@ def pick_crop_image(labels: np.ndarray, exclude: int, seed: int) -> int:
     return int(np.random.default_rng(seed).choice(allowed))
 
 
-# Predictions --------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def predict(model, normalize, images: torch.Tensor, device, batch_size: int) -> torch.Tensor:
-    """Softmax probabilities (N, K) float32 on the CPU for images (N, 3, H, W) in [0, 1]."""
-    out = []
-    for batch in images.split(batch_size):
-        out.append(torch.softmax(model(normalize(batch.to(device))).float(), dim=1).cpu())
-    return torch.cat(out) if out else torch.zeros(0, 0)
+# Images -------------------------------------------------------------------------------
 
 
 def load_images(paths: Sequence[str], size: int, crop_fraction: float) -> torch.Tensor:
@@ -306,15 +298,13 @@ def render_stage(
     pixels square) and a table: patch, row, col, attribution_difference, score, count,
     top_class, file, objective.
     """
-    from .render.chunk import param_arguments, save_png
-
     a, b = pair
     if {source, target} != {a, b}:
         raise ValueError(f"{source!r} -> {target!r} is not a direction of the pair {a!r} vs {b!r}")
     atlas_id = pair_atlas_id(a, b)
     frame = pd.read_csv(cells, keep_default_na=False, na_values=[""])
     chosen = select_candidates(frame, toward_first=target == a, top_k=settings["top_k"])
-    todo = _load_npz(directions)
+    todo = read_npz(directions)
     whitening = todo.pop("whitening")
     index = {(str(at), int(r), int(c)): i for i, (at, r, c) in enumerate(zip(todo["atlas"], todo["row"], todo["col"]))}
     missing = [(r, c) for r, c in zip(chosen.row, chosen.col) if (atlas_id, int(r), int(c)) not in index]
@@ -326,14 +316,13 @@ def render_stage(
     out_dir.mkdir(parents=True, exist_ok=True)
     values = np.zeros(0)
     if rows:
-        model, meta = models.load_checkpoint(model_path, device)
+        model, normalize, meta = models.load_network(model_path, device)
         for name in (source, target):
             if name not in meta["class_names"]:
                 raise ValueError(f"{name!r} is not a class of {model_path}")
-        normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
         param_kwargs = param_arguments(icon_settings["param"], manifest, size, seed)
         # The atlas icon's own seed: the patch starts from the icon's initial image.
-        pictures, values = icons.render_icons(
+        pictures, values = render_directions(
             model, _layer_of(directions), todo["vectors"][rows], todo["seed"][rows], whitening=whitening,
             size=size, steps=settings["steps"], lr=icon_settings["lr"], param=icon_settings["param"],
             cossim_pow=icon_settings["cossim_pow"], redirect_steps=icon_settings["redirect_steps"],
@@ -433,11 +422,8 @@ def experiment_stage(
     top1_after, p_target_after, p_source_after; and ``out_patches``: what each patch is.
     """
     size_px = data["image_size"]
-    model, meta = models.load_checkpoint(model_path, device)
-    normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
+    model, normalize, meta = models.load_network(model_path, device, class_names=read_classes(classes))
     names = list(meta["class_names"])
-    if names != read_classes(classes):
-        raise ValueError(f"{model_path}'s classes differ from {classes}")
     s, t = names.index(source), names.index(target)
     relative, paths = source_images(test_manifest, classes, source, settings["max_images"], seed)
     if not paths:

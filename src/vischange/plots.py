@@ -311,3 +311,98 @@ def image_panels(canvases: Sequence[np.ndarray], titles: Sequence[str], suptitle
         ax.set_title(title, fontsize=9)
     fig.suptitle(suptitle, fontsize=10)
     save(fig, out)
+
+
+# Helpers shared by several stages' figures -----------------------------------------------
+
+
+def class_colours(n: int) -> list:
+    """One RGBA colour per class: tab10 up to 10 classes, tab20 up to 20, turbo beyond."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20" if n <= 20 else "turbo"]
+    return [cmap(i if n <= 20 else i / max(1, n - 1)) for i in range(n)]
+
+
+def draw_message(text: str, out: Sequence[str | os.PathLike]) -> None:
+    """A small figure holding only `text`: what a figure shows when there is nothing to draw."""
+    fig, ax = plt.subplots(figsize=(5, 1.2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=8, wrap=True)
+    save(fig, out)
+
+
+def confusion_axes(ax, conf: pd.DataFrame, names: Sequence[str], title: str):
+    """Draw a row-normalized confusion matrix (:func:`vischange.metrics.confusion`) on `ax`;
+    counts in the cells for up to 20 classes. Returns the image (for a colour bar)."""
+    k = len(names)
+    frac = conf["fraction"].to_numpy().reshape(k, k)
+    count = conf["count"].to_numpy().reshape(k, k)
+    shown = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    if k <= 20:
+        for i in range(k):
+            for j in range(k):
+                if count[i, j]:
+                    ax.text(j, i, str(count[i, j]), ha="center", va="center", fontsize=6,
+                            color="white" if frac[i, j] > 0.5 else "black")
+        ax.set_xticks(range(k))
+        ax.set_xticklabels(names, rotation=60, ha="right", fontsize=6)
+        ax.set_yticks(range(k))
+        ax.set_yticklabels(names, fontsize=6)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title, fontsize=8)
+    return shown
+
+
+DETECTOR_METRICS = (("auc", "ROC AUC"), ("precision", "precision"), ("recall", "recall"))
+
+
+def detector_grid(classes: Sequence[str], height: float, title_prefix: str = ""):
+    """A figure with one panel per detector metric (:data:`DETECTOR_METRICS`), shared y in
+    [0, 1], classes along x (named when at most 30). Returns (fig, [(ax, metric), ...])."""
+    n = len(classes)
+    fig, axes = plt.subplots(1, 3, figsize=(min(18, 3 + 0.35 * n) + 3, height), sharey=True, layout="constrained")
+    for ax, (_, label) in zip(axes, DETECTOR_METRICS):
+        ax.set_title(f"{title_prefix}{label}", fontsize=8)
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(alpha=0.3)
+        if n <= 30:
+            ax.set_xticks(np.arange(n))
+            ax.set_xticklabels(classes, rotation=60, ha="right", fontsize=5.5)
+        else:
+            ax.set_xlabel("class", fontsize=7)
+    return fig, [(ax, metric) for ax, (metric, _) in zip(axes, DETECTOR_METRICS)]
+
+
+def upsample_map(fmap, size: int | tuple[int, int]) -> np.ndarray:
+    """A feature map (h, w) (tensor or array) resized bilinearly to the image: -> (H, W) float32."""
+    import torch
+    import torch.nn.functional as F
+
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    t = torch.as_tensor(np.asarray(fmap), dtype=torch.float32)[None, None]
+    return F.interpolate(t, size=size, mode="bilinear", align_corners=False)[0, 0].numpy()
+
+
+def mask_overlay(image, fmap, vmax: float) -> np.ndarray:
+    """The seed's overlay: the image dimmed where the map is quiet.
+
+    image: (3, H, W) in [0, 1]; fmap: (h, w) activations (>= 0 after a ReLU); vmax > 0:
+    the activation shown at full brightness (shared by a grid so panels compare).
+    Returns (H, W, 3) float32 in [0, 1]: image * clip(upsampled map / vmax, 0, 1).
+    """
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"expected a (3, H, W) image, got {image.shape}")
+    if not vmax > 0:
+        raise ValueError("vmax must be positive")
+    mask = np.clip(upsample_map(fmap, image.shape[1:]) / vmax, 0.0, 1.0)
+    return np.clip(image.transpose(1, 2, 0) * mask[..., None], 0.0, 1.0).astype(np.float32)
+
+
+def overlay_vmax(maps: Sequence[np.ndarray]) -> float:
+    """The brightness scale of a grid of :func:`mask_overlay` panels: the largest activation
+    of any map, 1 when none is positive."""
+    peak = max((float(np.max(m)) for m in maps), default=0.0)
+    return peak if peak > 0 else 1.0

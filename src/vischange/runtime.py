@@ -143,3 +143,18 @@ def start_job(snakemake: Any, seed: int | None = None) -> torch.device:
     device = pick_device(getattr(params, "device", "auto"))
     log.info("rule %s on %s, %d threads, seed %d", snakemake.rule, device, torch.get_num_threads(), seed)
     return device
+
+
+def write_npz(path: str | os.PathLike, arrays: dict, *, compressed: bool = False) -> None:
+    """Write named numpy arrays to an .npz file atomically (``np.savez``, or
+    ``np.savez_compressed`` with `compressed`)."""
+    save = np.savez_compressed if compressed else np.savez
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            save(handle, **arrays)
+
+
+def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every array of an .npz file, loaded into memory (no pickled objects)."""
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}

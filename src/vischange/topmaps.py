@@ -7,33 +7,35 @@ map's spatial mean, so a layer of C maps turns N images into an (N, C) matrix.
 1. Top maps per class (:func:`class_top_maps`, :func:`unique_top_maps`): each image's
    N1 most activated maps; each class's N2 maps that are most often among its images'
    top N1; then every map that also sits in another class's N2 list is removed.
-2. What a top map draws (:func:`upscale_render`): the seed's upscaling render beside the
-   render engine's channel render (:func:`render_top_maps`).
-3. Where maps fire on one image and 4. one map on many images (:func:`upsample_map`,
-   :func:`mask_overlay`, :func:`spatial_maps`).
-5. Are top maps unique to their class (:func:`class_sums`, :func:`detector_table`): the
-   summed activation of a class's top maps as a one-vs-rest detector, its threshold chosen
-   on the validation split, evaluated on the test split beside the network's own classifier.
+2. What a top map draws (:func:`render_top_maps`): the seed's upscaling render
+   (:func:`vischange.render.upscale_render`) beside the render engine's channel render.
+3. Where maps fire on one image and 4. one map on many images (the maps from
+   :func:`vischange.activations.image_activations`, overlaid by
+   :func:`vischange.plots.mask_overlay`).
+5. Are top maps unique to their class (:func:`vischange.class_maps.class_sums`,
+   :func:`vischange.metrics.one_vs_rest_table`): the summed activation of a class's top
+   maps as a one-vs-rest detector, its threshold chosen on the validation split, evaluated
+   on the test split beside the network's own classifier.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
-from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
+from torch import Tensor
 
-from . import models
-from .datasets import ManifestDataset, eval_transform, read_classes, read_manifest
-from .render.hooks import capture
-from .runtime import derive_seed, write_csv
+from . import models, plots
+from .activations import image_activations, manifest_activations, manifest_loader
+from .class_maps import class_sums, draw_sums, select_images, shown_classes, sums_table
+from .datasets import read_classes, read_manifest
+from .metrics import one_vs_rest_table
+from .render import param_arguments, render_channels, save_png, upscale_render
+from .runtime import derive_seed, write_csv, write_npz
 
 log = logging.getLogger(__name__)
 
@@ -117,35 +119,6 @@ def top_maps_table(class_maps: pd.DataFrame, class_names: Sequence[str]) -> pd.D
     return kept[["label", "class", "rank", "map", "count", "frequency", "mean_activation"]].reset_index(drop=True)
 
 
-# --- activations of a manifest --------------------------------------------------------
-
-
-def manifest_loader(manifest: str | Path, image_size: int, crop_fraction: float, batch_size: int = 64, workers: int = 0):
-    """(dataset, loader) of a manifest with the evaluation view, images in [0, 1], in manifest order."""
-    dataset = ManifestDataset(manifest, eval_transform(image_size, crop_fraction=crop_fraction))
-    return dataset, DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
-
-
-def mean_activations(model: nn.Module, layer: str, loader, normalize: Callable[[Tensor], Tensor], device, desc: str = "") -> np.ndarray:
-    """Spatial-mean activation of every map of `layer` on each image: -> (N, C) float32.
-
-    The forward pass stops after `layer`.
-    """
-    out = []
-    model.eval()
-    with torch.no_grad(), capture(model, [layer]) as cap:
-        for images, _ in tqdm(loader, desc=f"{desc} {layer}".strip(), leave=False):
-            out.append(cap(normalize(images.to(device)))[layer].float().mean((2, 3)).cpu())
-    return torch.cat(out).numpy()
-
-
-def spatial_maps(model: nn.Module, layer: str, images: Tensor, normalize, device) -> Tensor:
-    """Feature maps of `layer` for images (N, 3, H, W) in [0, 1]: -> (N, C, h, w) float32 on the CPU."""
-    model.eval()
-    with torch.no_grad(), capture(model, [layer]) as cap:
-        return cap(normalize(images.to(device)))[layer].float().cpu()
-
-
 def scan(
     model_path: str | Path,
     *,
@@ -172,23 +145,18 @@ def scan(
     out_class_maps: :func:`class_top_maps` with a `class` column.
     out_top_maps: :func:`top_maps_table`.
     """
-    model, meta = models.load_checkpoint(model_path, device)
-    normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
+    model, normalize, meta = models.load_network(model_path, device)
     names = read_classes(classes_txt)
     arrays = {}
     for split, manifest in manifests.items():
-        dataset, loader = manifest_loader(manifest, image_size, crop_fraction, workers=workers)
-        arrays[f"{split}_acts"] = mean_activations(model, layer, loader, normalize, device, desc=split)
-        arrays[f"{split}_labels"] = np.asarray(dataset.labels, dtype=np.int64)
+        arrays[f"{split}_acts"], arrays[f"{split}_labels"] = manifest_activations(
+            model, layer, manifest, image_size=image_size, crop_fraction=crop_fraction, normalize=normalize,
+            device=device, workers=workers, desc=f"{split} {layer}")
         log.info("%s: %d images x %d maps of %s", split, *arrays[f"{split}_acts"].shape, layer)
     n_maps = arrays[f"{selection_split}_acts"].shape[1]
     if n1 > n_maps:
         raise ValueError(f"config key topmaps.n_per_image: {n1} exceeds the {n_maps} maps of {layer}")
-    from .runtime import atomic_path
-
-    with atomic_path(out_activations) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+    write_npz(out_activations, arrays, compressed=True)
     acts, labels = arrays[f"{selection_split}_acts"], arrays[f"{selection_split}_labels"]
     top = image_top_maps(acts, n1)
     paths = read_manifest(manifests[selection_split])["path"].tolist()
@@ -212,176 +180,7 @@ def scan(
     return top_maps
 
 
-# --- 5. class sums as a detector ------------------------------------------------------
-
-
-def class_sums(acts: np.ndarray, top: Mapping[int, Sequence[int]]) -> np.ndarray:
-    """Summed activation of each class's top maps on each image: (N, C) -> (N, K).
-
-    Column k is the sum over `top[k]` of the maps' mean activations; NaN where class k
-    kept no top map (an empty sum would fake a score of 0).
-    """
-    acts = np.asarray(acts, dtype=np.float64)
-    out = np.full((acts.shape[0], len(top)), np.nan)
-    for k, maps in top.items():
-        if len(maps):
-            out[:, k] = acts[:, list(maps)].sum(1)
-    return out
-
-
-def best_threshold(scores: np.ndarray, positive: np.ndarray) -> float:
-    """The threshold t (a score value; positive means score >= t) with the best F1 on these images.
-
-    Candidates are the distinct scores; ties in F1 go to the highest threshold (the
-    stricter detector). NaN when there is no positive image.
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    positive = np.asarray(positive, dtype=bool)
-    if not positive.any():
-        return float("nan")
-    best, best_f1 = float("nan"), -1.0
-    for t in np.unique(scores)[::-1]:
-        predicted = scores >= t
-        tp = np.sum(predicted & positive)
-        f1 = 2 * tp / (predicted.sum() + positive.sum())
-        if f1 > best_f1:
-            best, best_f1 = float(t), f1
-    return best
-
-
-def precision_recall(predicted: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
-    """(precision, recall) of boolean predictions; precision is NaN when nothing is predicted."""
-    predicted = np.asarray(predicted, dtype=bool)
-    positive = np.asarray(positive, dtype=bool)
-    tp = np.sum(predicted & positive)
-    precision = tp / predicted.sum() if predicted.any() else float("nan")
-    recall = tp / positive.sum() if positive.any() else float("nan")
-    return float(precision), float(recall)
-
-
-def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """ROC AUC (ties count one half); NaN unless both positives and negatives exist."""
-    positive = np.asarray(positive, dtype=bool)
-    if positive.all() or not positive.any():
-        return float("nan")
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(positive, np.asarray(scores, dtype=np.float64)))
-
-
-def detector_table(
-    val_sums: np.ndarray,
-    val_labels: np.ndarray,
-    test_sums: np.ndarray,
-    test_labels: np.ndarray,
-    test_scores: np.ndarray,
-    test_predicted: np.ndarray,
-    class_names: Sequence[str],
-    n_maps: Sequence[int],
-) -> pd.DataFrame:
-    """Per class: its top-map sum as a one-vs-rest detector beside the network's classifier.
-
-    val_sums, test_sums: (N, K) :func:`class_sums`; *_labels: (N,) true classes.
-    test_scores: (N, K) the network's class probabilities; test_predicted: (N,) its argmax.
-    Columns: label, class, n_maps, threshold (best F1 on validation), val_f1,
-    test_auc, test_precision, test_recall (detector, threshold from validation),
-    head_auc (of the class probability), head_precision, head_recall (of the argmax decision).
-    """
-    rows = []
-    for k, name in enumerate(class_names):
-        val_pos, test_pos = np.asarray(val_labels) == k, np.asarray(test_labels) == k
-        head_p, head_r = precision_recall(np.asarray(test_predicted) == k, test_pos)
-        row = {"label": k, "class": name, "n_maps": int(n_maps[k])}
-        if n_maps[k] == 0:
-            row.update(threshold=np.nan, val_f1=np.nan, test_auc=np.nan, test_precision=np.nan, test_recall=np.nan)
-        else:
-            t = best_threshold(val_sums[:, k], val_pos)
-            val_p, val_r = precision_recall(val_sums[:, k] >= t, val_pos)
-            f1 = 2 * val_p * val_r / (val_p + val_r) if (val_p + val_r) > 0 else 0.0
-            test_p, test_r = precision_recall(test_sums[:, k] >= t, test_pos)
-            row.update(threshold=t, val_f1=f1, test_auc=roc_auc(test_sums[:, k], test_pos), test_precision=test_p, test_recall=test_r)
-        row.update(head_auc=roc_auc(test_scores[:, k], test_pos), head_precision=head_p, head_recall=head_r)
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def sums_table(paths: Sequence[str], labels: np.ndarray, sums: np.ndarray, split: str, class_names: Sequence[str]) -> pd.DataFrame:
-    """Long table: split, index, path, label, maps_of (label whose top maps are summed), sum."""
-    n, k = sums.shape
-    return pd.DataFrame(
-        {
-            "split": split,
-            "index": np.repeat(np.arange(n), k),
-            "path": np.repeat(list(paths), k),
-            "label": np.repeat(labels, k),
-            "maps_of": np.tile(np.arange(k), n),
-            "sum": sums.ravel(),
-        }
-    )
-
-
-# --- 2. the seed's upscaling render ---------------------------------------------------
-
-
-def upscale_sizes(init_size: int, upscaling_steps: int, factor: float) -> list[int]:
-    """Image side at each upscaling step: init_size, then int(factor * previous) (the seed's rule)."""
-    sizes = [int(init_size)]
-    for _ in range(upscaling_steps - 1):
-        sizes.append(int(factor * sizes[-1]))
-    return sizes
-
-
-def upscale_render(
-    model: nn.Module,
-    layer: str,
-    channel: int,
-    *,
-    normalize: Callable[[Tensor], Tensor],
-    init_size: int = 33,
-    steps: int = 20,
-    upscaling_steps: int = 12,
-    factor: float = 1.2,
-    lr: float = 0.1,
-    generator: torch.Generator | None = None,
-    device: torch.device | str = "cpu",
-) -> tuple[Tensor, float]:
-    """Feature visualization by repeated upscaling (FeatureMapVisualizer / fast.ai's filter visualizer).
-
-    Start from a small random image (pixels drawn uniformly in [150, 180] / 255, as the seed
-    does), optimize the channel's spatial-mean activation with Adam for `steps` steps on
-    logit-space pixels (sigmoid keeps the image in [0, 1]), upscale the logits bicubically
-    by `factor`, and repeat `upscaling_steps` times (sizes from :func:`upscale_sizes`).
-    The model is in eval mode with frozen parameters; no transformations, no
-    decorrelation: the point is to compare this simple method with the render engine.
-
-    Returns (image (3, S, S) float in [0, 1] on the CPU with S the last size, final
-    activation of the channel on that image).
-    """
-    device = torch.device(device)
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    model.eval().requires_grad_(False)
-    sizes = upscale_sizes(init_size, upscaling_steps, factor)
-    start = torch.rand((1, 3, sizes[0], sizes[0]), generator=generator) * (30 / 255) + 150 / 255
-    logits = torch.logit(start).to(device)
-    try:
-        with capture(model, [layer]) as cap:
-            for i, size in enumerate(sizes):
-                if i:
-                    logits = F.interpolate(logits.detach(), size=(size, size), mode="bicubic", align_corners=False)
-                logits = logits.detach().requires_grad_(True)
-                opt = torch.optim.Adam([logits], lr=lr, weight_decay=1e-6)
-                for _ in range(steps):
-                    opt.zero_grad(set_to_none=True)
-                    value = cap(normalize(torch.sigmoid(logits)))[layer][0, channel].float().mean()
-                    (-value).backward()
-                    opt.step()
-            with torch.no_grad():
-                image = torch.sigmoid(logits)
-                value = cap(normalize(image))[layer][0, channel].float().mean()
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-    return image[0].detach().cpu(), float(value)
+# --- 2. what top maps draw -----------------------------------------------------------
 
 
 def render_top_maps(
@@ -399,7 +198,8 @@ def render_top_maps(
     out_table: str | Path,
     out_dir: str | Path,
 ) -> pd.DataFrame:
-    """Both renders of the first `per_class` kept top maps of each class in `classes`.
+    """Both renders of the first `per_class` kept top maps of each class in `classes`: the
+    seed's upscaling render (:func:`vischange.render.upscale_render`) and the engine's.
 
     Writes out_dir/m{map:04d}_upscale.png and out_dir/m{map:04d}_engine.png (a map listed by
     two classes cannot occur: kept maps are unique to their class) and a table: label, class,
@@ -409,11 +209,7 @@ def render_top_maps(
     """
     import time
 
-    from .render.chunk import param_arguments, save_png
-    from .render.engine import render_channels
-
-    model, meta = models.load_checkpoint(model_path, device)
-    normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
+    model, normalize, meta = models.load_network(model_path, device)
     chosen = top_maps[top_maps["label"].isin(list(classes)) & (top_maps["rank"] <= per_class)]
     chosen = chosen.sort_values(["label", "rank"]).reset_index(drop=True)
     out_dir = Path(out_dir)
@@ -452,50 +248,7 @@ def render_top_maps(
     return table
 
 
-# --- 3./4. overlays -------------------------------------------------------------------
-
-
-def upsample_map(fmap: Tensor | np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
-    """A feature map (h, w) resized bilinearly to the image: -> (H, W) float32."""
-    size = (size, size) if isinstance(size, int) else tuple(size)
-    t = torch.as_tensor(np.asarray(fmap), dtype=torch.float32)[None, None]
-    return F.interpolate(t, size=size, mode="bilinear", align_corners=False)[0, 0].numpy()
-
-
-def mask_overlay(image: Tensor | np.ndarray, fmap: Tensor | np.ndarray, vmax: float) -> np.ndarray:
-    """The seed's overlay: the image dimmed where the map is quiet.
-
-    image: (3, H, W) in [0, 1]; fmap: (h, w) activations (>= 0 after a ReLU); vmax > 0:
-    the activation shown at full brightness (shared by a grid so panels compare).
-    Returns (H, W, 3) float32 in [0, 1]: image * clip(upsampled map / vmax, 0, 1).
-    """
-    image = np.asarray(image, dtype=np.float32)
-    if image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(f"expected a (3, H, W) image, got {image.shape}")
-    if not vmax > 0:
-        raise ValueError("vmax must be positive")
-    mask = np.clip(upsample_map(fmap, image.shape[1:]) / vmax, 0.0, 1.0)
-    return np.clip(image.transpose(1, 2, 0) * mask[..., None], 0.0, 1.0).astype(np.float32)
-
-
-def select_images(labels: np.ndarray, label: int, n: int, same: bool, seed: int) -> np.ndarray:
-    """Up to n seeded random test rows of class `label` (same) or of any other class, sorted."""
-    rows = np.flatnonzero((np.asarray(labels) == label) == same)
-    rng = np.random.default_rng(derive_seed(seed, "topmaps-images", int(label), int(same)))
-    return np.sort(rng.choice(rows, size=min(n, len(rows)), replace=False)) if len(rows) else rows
-
-
 # --- the summary job: Q3-Q5 tables and every figure ------------------------------------
-
-
-def shown_classes(names: Sequence[str], wanted: Sequence[str] | None, max_classes: int) -> list[int]:
-    """Labels of the classes the per-class figures show: topmaps.classes, else the first max_classes."""
-    if wanted:
-        unknown = [w for w in wanted if w not in names]
-        if unknown:
-            raise ValueError(f"config key topmaps.classes: {unknown} are not classes of the dataset ({', '.join(names[:10])}, ...)")
-        return [list(names).index(w) for w in wanted]
-    return list(range(min(max_classes, len(names))))
 
 
 def summarize(
@@ -521,8 +274,8 @@ def summarize(
     """Questions 3-5 for one network, and the figures of all five.
 
     manifests: {"val": ..., "test": ...}. settings: the config's topmaps section.
-    Tables: out["sums"] (:func:`sums_table` of val and test), out["detector"]
-    (:func:`detector_table`), out["one_image"] (rank, map, activation, top_map_of: class
+    Tables: out["sums"] (:func:`vischange.class_maps.sums_table` of val and test), out["detector"]
+    (:func:`vischange.metrics.one_vs_rest_table`), out["one_image"] (rank, map, activation, top_map_of: class
     names whose kept top maps include the map), out["map_images"] (group same/other, index,
     path, label, activation of the map). Figures ([png, pdf] each): lists, renders,
     one_image, map_images, sums, detector.
@@ -546,19 +299,18 @@ def summarize(
         tables.append(sums_table(paths, acts[f"{split}_labels"], sums[split], split, names))
     write_csv(out["sums"], pd.concat(tables, ignore_index=True))
     test_pred = pred.loc[pred["split"] == "test", "predicted"].to_numpy()
-    detector = detector_table(sums["val"], acts["val_labels"], sums["test"], acts["test_labels"],
+    detector = one_vs_rest_table(sums["val"], acts["val_labels"], sums["test"], acts["test_labels"],
                               probs["test_probs"], test_pred, names, n_maps)
     write_csv(out["detector"], detector)
 
     # Q3 and Q4 need the spatial maps of a few test images.
-    model, meta = models.load_checkpoint(model_path, device)
-    normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
+    model, normalize, meta = models.load_network(model_path, device)
     dataset, _ = manifest_loader(manifests["test"], image_size, crop_fraction)
     index = int(settings["image"])
     if not 0 <= index < len(dataset):
         raise ValueError(f"config key topmaps.image: {index} is out of range for the {len(dataset)} test images")
     picture, label = dataset[index]
-    fmaps = spatial_maps(model, layer, picture[None], normalize, device)[0]
+    fmaps = image_activations(model, layer, picture[None], normalize=normalize, device=device)[0]
     order = np.argsort(-fmaps.mean((1, 2)).numpy(), kind="stable")[: settings["image_maps"]]
     owner = {m: names[k] for k, maps in top.items() for m in maps}
     one = pd.DataFrame({
@@ -584,7 +336,8 @@ def summarize(
         for same in (True, False):
             picks = select_images(labels, k, settings["map_images"], same, seed)
             images = torch.stack([dataset[int(i)][0] for i in picks]) if len(picks) else torch.zeros(0, 3, image_size, image_size)
-            maps = spatial_maps(model, layer, images, normalize, device)[:, the_map] if len(picks) else torch.zeros(0, 1, 1)
+            maps = (image_activations(model, layer, images, normalize=normalize, device=device)[:, the_map]
+                    if len(picks) else torch.zeros(0, 1, 1))
             groups.append((same, images, maps, picks))
             for i, row in enumerate(picks):
                 rows.append({"group": "same" if same else "other", "class": names[k], "map": the_map, "index": int(row),
@@ -592,7 +345,7 @@ def summarize(
                              "activation": float(maps[i].mean())})
         draw_map_images(groups, names, k, the_map, title, out["map_images_figure"])
     else:
-        draw_message(f"{title}: no class kept a top map of its own (every listed map is shared)", out["map_images_figure"])
+        plots.draw_message(f"{title}: no class kept a top map of its own (every listed map is shared)", out["map_images_figure"])
     write_csv(out["map_images"], pd.DataFrame(rows, columns=["group", "class", "map", "index", "path", "label", "activation"]))
 
     draw_lists(cmaps, names, shown, title, out["lists"])
@@ -605,24 +358,9 @@ def summarize(
 # --- figures --------------------------------------------------------------------------
 
 
-def _plt():
-    from . import plots
-
-    return plots
-
-
-def draw_message(text: str, out) -> None:
-    plots = _plt()
-    fig, ax = plots.plt.subplots(figsize=(5, 1.2))
-    ax.axis("off")
-    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=8, wrap=True)
-    plots.save(fig, out)
-
-
 def draw_lists(cmaps: pd.DataFrame, names: Sequence[str], shown: Sequence[int], title: str, out) -> None:
     """Upper: kept top maps per class (all classes). Lower: each shown class's ranked list,
     cells coloured by frequency, kept maps bold, shared ones gray with a strike-through."""
-    plots = _plt()
     n2 = int(cmaps["rank"].max()) if len(cmaps) else 1
     fig = plots.plt.figure(figsize=(max(6.0, 0.42 * n2 + 1.8), 2.2 + 0.38 * len(shown)))
     grid = fig.add_gridspec(2, 1, height_ratios=[1.6, 0.38 * max(1, len(shown))], hspace=1.1 if len(names) <= 30 else 0.45)
@@ -662,9 +400,8 @@ def draw_renders(table: pd.DataFrame, folder: Path, names, shown, title: str, ou
     """Per rendered map: the seed's upscaling render beside the render engine's channel render."""
     from PIL import Image
 
-    plots = _plt()
     if table.empty:
-        draw_message(f"{title}: no kept top maps to render", out)
+        plots.draw_message(f"{title}: no kept top maps to render", out)
         return
     maps = table.drop_duplicates("map")
     cols = min(6, len(maps))
@@ -686,15 +423,9 @@ def draw_renders(table: pd.DataFrame, folder: Path, names, shown, title: str, ou
     plots.save(fig, out)
 
 
-def _overlay_vmax(maps: Sequence[np.ndarray]) -> float:
-    peak = max((float(np.max(m)) for m in maps), default=0.0)
-    return peak if peak > 0 else 1.0
-
-
 def draw_one_image(picture: Tensor, fmaps: Tensor, one: pd.DataFrame, class_name: str, index: int, title: str, out) -> None:
     """The image, then its top maps overlaid (seed's mask overlay, one brightness scale), ordered by activation;
     the maps that are top maps of the image's own class framed in green, other classes' in orange."""
-    plots = _plt()
     n = len(one)
     cols = min(8, n + 1)
     rows = int(np.ceil((n + 1) / cols))
@@ -703,10 +434,10 @@ def draw_one_image(picture: Tensor, fmaps: Tensor, one: pd.DataFrame, class_name
         ax.axis("off")
     axes[0, 0].imshow(picture.permute(1, 2, 0).numpy())
     axes[0, 0].set_title(f"test #{index}\n{class_name}", fontsize=6)
-    vmax = _overlay_vmax([fmaps[int(m)].numpy() for m in one["map"]])
+    vmax = plots.overlay_vmax([fmaps[int(m)].numpy() for m in one["map"]])
     for i, item in enumerate(one.itertuples(), 1):
         ax = axes.ravel()[i]
-        ax.imshow(mask_overlay(picture, fmaps[int(item.map)], vmax))
+        ax.imshow(plots.mask_overlay(picture, fmaps[int(item.map)], vmax))
         owner = item.top_map_of if isinstance(item.top_map_of, str) else ""
         colour = "tab:green" if owner == class_name else "tab:orange" if owner else None
         ax.set_title(f"#{item.rank} map {int(item.map)}\n{item.activation:.3g}" + (f" ({owner})" if owner and owner != class_name else ""),
@@ -725,10 +456,9 @@ def draw_one_image(picture: Tensor, fmaps: Tensor, one: pd.DataFrame, class_name
 
 def draw_map_images(groups, names, k: int, the_map: int, title: str, out) -> None:
     """One class top map on images of its class (upper rows) and of other classes (lower rows), one brightness scale."""
-    plots = _plt()
     cols = max(1, max(len(g[3]) for g in groups))
     fig, axes = plots.plt.subplots(2, cols, figsize=(1.2 * cols + 0.6, 3.2), squeeze=False)
-    vmax = _overlay_vmax([m.numpy() for _, _, maps, _ in groups for m in maps])
+    vmax = plots.overlay_vmax([m.numpy() for _, _, maps, _ in groups for m in maps])
     for r, (same, images, maps, picks) in enumerate(groups):
         for c in range(cols):
             ax = axes[r, c]
@@ -737,7 +467,7 @@ def draw_map_images(groups, names, k: int, the_map: int, title: str, out) -> Non
             if c >= len(picks):
                 ax.axis("off")
                 continue
-            ax.imshow(mask_overlay(images[c], maps[c], vmax))
+            ax.imshow(plots.mask_overlay(images[c], maps[c], vmax))
             ax.set_title(f"{float(maps[c].mean()):.3g}", fontsize=6)
         axes[r, 0].set_ylabel(f"{names[k]}" if same else "other classes", fontsize=7)
     fig.suptitle(f"{title}: map {the_map} (the top map of {names[k]}) on test images of its class (upper) and others (lower);"
@@ -745,66 +475,10 @@ def draw_map_images(groups, names, k: int, the_map: int, title: str, out) -> Non
     plots.save(fig, out)
 
 
-def draw_sums(sums: np.ndarray, labels: np.ndarray, detector: pd.DataFrame, names, shown, title: str, out,
-              images: str = "test image", auc_label: str = "test AUC") -> None:
-    """The seed's Q5 plots: per shown class, the summed activation of its top maps on every test
-    image (ordered by true class), coloured by true class, with the validation threshold.
-    `images` and `auc_label` name the images and the AUC in the panels (another split or domain)."""
-    from .attribution import class_colours
-
-    plots = _plt()
-    colours = class_colours(len(names))
-    order = np.argsort(labels, kind="stable")
-    cols = min(3, len(shown))
-    rows = int(np.ceil(len(shown) / cols))
-    fig, axes = plots.plt.subplots(rows, cols, figsize=(3.3 * cols + 1.5, 2.3 * rows + 0.4), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, k in zip(axes.ravel(), shown):
-        ax.axis("on")
-        row = detector.iloc[k]
-        if row["n_maps"] == 0:
-            ax.text(0.5, 0.5, "no top map of its own", ha="center", va="center", fontsize=7, transform=ax.transAxes)
-        else:
-            ax.scatter(np.arange(len(order)), sums[order, k], s=6, c=[colours[int(l)] for l in labels[order]])
-            ax.axhline(row["threshold"], color="black", linestyle="--", linewidth=0.8)
-        ax.set_title(f"top maps of {names[k]} ({int(row['n_maps'])} maps); {auc_label} {row['test_auc']:.2f}", fontsize=6.5)
-        ax.tick_params(labelsize=6)
-        ax.set_xlabel(f"{images} (by true class)", fontsize=6)
-        ax.set_ylabel("summed activation", fontsize=6)
-    handles = [plots.plt.Line2D([], [], marker="o", linestyle="", color=colours[k], label=names[k]) for k in range(len(names))][:20]
-    fig.legend(handles=handles, fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5), title="true class", title_fontsize=6)
-    fig.suptitle(f"{title}: are top maps unique to their class? (dashed: threshold chosen on validation)", fontsize=8)
-    plots.save(fig, out)
-
-
-DETECTOR_METRICS = (("auc", "ROC AUC"), ("precision", "precision"), ("recall", "recall"))
-
-
-def detector_grid(classes: Sequence[str], height: float, title_prefix: str = ""):
-    """A figure with one panel per detector metric (:data:`DETECTOR_METRICS`), shared y in
-    [0, 1], classes along x (named when at most 30). Returns (fig, [(ax, metric), ...])."""
-    plots = _plt()
-    n = len(classes)
-    fig, axes = plots.plt.subplots(1, 3, figsize=(min(18, 3 + 0.35 * n) + 3, height), sharey=True,
-                                   layout="constrained")
-    for ax, (_, label) in zip(axes, DETECTOR_METRICS):
-        ax.set_title(f"{title_prefix}{label}", fontsize=8)
-        ax.set_ylim(-0.03, 1.03)
-        ax.grid(alpha=0.3)
-        if n <= 30:
-            ax.set_xticks(np.arange(n))
-            ax.set_xticklabels(classes, rotation=60, ha="right", fontsize=5.5)
-        else:
-            ax.set_xlabel("class", fontsize=7)
-    return fig, [(ax, metric) for ax, (metric, _) in zip(axes, DETECTOR_METRICS)]
-
-
 def draw_detector(detector: pd.DataFrame, title: str, out) -> None:
     """Per class: test ROC AUC and precision/recall of the top-map detector beside the network's own classifier."""
-    plots = _plt()
     x = np.arange(len(detector))
-    fig, panels = detector_grid(list(detector["class"]), 3.2, "test ")
+    fig, panels = plots.detector_grid(list(detector["class"]), 3.2, "test ")
     axes = [ax for ax, _ in panels]
     for ax, metric in panels:
         ax.plot(x, detector[f"test_{metric}"], "o", color="tab:green", ms=4, label="summed top maps (threshold from val)")

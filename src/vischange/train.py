@@ -350,7 +350,8 @@ def finetune(
     normalization is kept, since the frozen layers were trained with it.
     """
     classes = read_classes(classes_txt)
-    model, meta = models.load_checkpoint(base_model)
+    # The normalization goes into the data transforms (training augments on the CPU).
+    model, _normalize, meta = models.load_network(base_model)
     head = models.replace_head(model, len(classes), torch.Generator().manual_seed(derive_seed(seed, "head")))
     trainable = list(dict.fromkeys([*settings["trainable"], head]))
     spec = _data_spec(manifests, data, meta["mean"], meta["std"])

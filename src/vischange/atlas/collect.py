@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .. import models
+from ..activations import layer_shapes
 
 __all__ = ["pick_images", "draw_positions", "activations_and_attributions", "collect"]
 
@@ -46,21 +47,10 @@ def draw_positions(n: int, height: int, width: int, seed: int) -> np.ndarray:
     return np.column_stack([rng.integers(0, height, n), rng.integers(0, width, n)]).astype(np.int64)
 
 
-@torch.no_grad()
 def _spatial_shape(model: nn.Module, layer: str, image: Tensor) -> tuple[int, int]:
-    module = models.get_module(model, layer)
-    shape: list[int] = []
-
-    def hook(_m, _i, out):
-        shape.extend(out.shape)
-
-    handle = module.register_forward_hook(hook)
-    try:
-        model(image[:1])
-    finally:
-        handle.remove()
+    shape = layer_shapes(model, [layer], image[:1])[layer]
     if len(shape) != 4:
-        raise ValueError(f"layer {layer!r} gives shape {tuple(shape)}; atlases need (N, C, H, W) maps")
+        raise ValueError(f"layer {layer!r} gives shape {shape}; atlases need (N, C, H, W) maps")
     return shape[2], shape[3]
 
 
@@ -82,6 +72,9 @@ def activations_and_attributions(
 
     Returns:
         ``(acts, attr)``: (N, C) and (N, K) float32 on the CPU.
+
+    The hook is registered here rather than through :mod:`vischange.activations`:
+    it must *replace* the layer's output with a dual tensor, which a capture cannot.
     """
     module = models.get_module(model, layer)
     n = images.shape[0]

@@ -185,7 +185,7 @@ def whiten_directions(directions: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Directions in whitened space: ``W v``, scaled to unit length.
 
     Icons maximize ``dot x cos^n`` between the whitened activation ``W a`` and ``W v``
-    (:func:`vischange.atlas.icons.whitened_direction_cossim`); the dot product is then
+    (:func:`vischange.render.whitened_direction_cossim`); the dot product is then
     ``a . W W v = a . S^-1 v``: a direction that many activations share is cheap and a
     rare one expensive, which keeps every icon from collapsing to the layer's dominant
     feature.

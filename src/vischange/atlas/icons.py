@@ -1,29 +1,17 @@
 """Icons: feature visualizations of atlas cells, rendered by the render engine.
 
-Each icon maximizes ``dot x cos^n`` (:func:`vischange.render.direction_cossim`) between
-the layer's activations and the cell's mean activation, both whitened
-(:func:`whitened_direction_cossim`). Icons are rendered in
-batches (one direction per image of the batch), each with its own seeded random
-streams, and split into shards that separate jobs render (:func:`shard_slice`).
+Each icon maximizes ``dot x cos^n`` between the layer's activations and the cell's mean
+activation, both whitened (:func:`vischange.render.render_directions`). This module
+holds the atlas's own conventions: the seed of an icon (:func:`icon_seed`), so the same
+cell renders the same in both networks, and the shards that separate jobs render
+(:func:`shard_slice`).
 """
 
 from __future__ import annotations
 
-import logging
-from typing import Callable, Optional
-
-import numpy as np
-import torch
-from torch import Tensor, nn
-from tqdm.auto import tqdm
-
-from ..render import Objective, direction_cossim, make_param, render, standard_transforms
-from ..render.engine import _auto_batch_size  # the channel renders' memory probe
 from ..runtime import derive_seed
 
-__all__ = ["icon_seed", "shard_slice", "whitened_direction_cossim", "render_icons"]
-
-log = logging.getLogger(__name__)
+__all__ = ["icon_seed", "shard_slice"]
 
 
 def icon_seed(seed: int, atlas: str, row: int, col: int) -> int:
@@ -39,104 +27,3 @@ def shard_slice(n_items: int, shards: int, shard: int) -> slice:
     if not 0 <= shard < shards:
         raise ValueError(f"shard {shard} outside 0..{shards - 1}")
     return slice(shard * n_items // shards, (shard + 1) * n_items // shards)
-
-
-def whitened_direction_cossim(layer: str, whitening: Tensor, vectors: Tensor, cossim_pow: float) -> Objective:
-    """``dot x cos^n`` of whitened activations ``W a`` (at every position) with whitened
-    directions ``u = W v / |W v|``, mean over space.
-
-    The dot product is ``a . W^2 v = a . S^-1 v``, lucid's whitened direction objective.
-    The cosine is taken in the whitened space too: against the raw activation, the
-    direction ``S^-1 v`` has a cosine near zero for every natural activation (the
-    inverse amplifies rare directions), so the cosine factor would sit at its clamp and
-    do nothing; in whitened space it measures, as intended, whether the activation
-    points the way the cell's mean does.
-
-    Args:
-        layer: layer key; whitening: (C, C) ``W``; vectors: (N, C) whitened unit
-            directions ``u``, one per image; cossim_pow: n.
-    """
-    inner = direction_cossim(layer, vectors, cossim_pow)
-    w = torch.as_tensor(whitening, dtype=torch.float32)
-
-    def fn(acts):
-        a = acts[layer]
-        return inner({layer: torch.einsum("dc,nc...->nd...", w.to(a.device, a.dtype), a)})
-
-    return Objective(fn, {layer}, f"whitened_direction_cossim({layer}, pow={cossim_pow:g})")
-
-
-def _generators(seeds: np.ndarray, stream: int) -> list[torch.Generator]:
-    return [torch.Generator().manual_seed(derive_seed(int(s), stream)) for s in seeds]
-
-
-def render_icons(
-    model: nn.Module,
-    layer: str,
-    directions: np.ndarray,
-    seeds: np.ndarray,
-    *,
-    whitening: Optional[np.ndarray] = None,
-    size: int,
-    steps: int,
-    lr: float,
-    param: str,
-    cossim_pow: float,
-    redirect_steps: int,
-    batch_size: Optional[int],
-    device: torch.device,
-    normalize: Optional[Callable[[Tensor], Tensor]] = None,
-    param_kwargs: Optional[dict] = None,
-    progress: bool = True,
-) -> tuple[Tensor, np.ndarray]:
-    """Render one icon per direction.
-
-    Args:
-        model: the network whose layer the directions live in.
-        layer: dotted module name.
-        directions: (M, C) unit directions in whitened space (``W v / |W v|``, see
-            :func:`vischange.atlas.grid.whiten_directions`).
-        whitening: (C, C) whitening matrix ``W``; None for none (identity).
-        seeds: (M,) icon seeds (:func:`icon_seed`): initial image and transform draws.
-        size, steps, lr, param, redirect_steps: as for channel renders.
-        cossim_pow: exponent n of the cosine factor.
-        batch_size: icons per optimization batch; None renders all at once on the CPU
-            and picks the largest batch that fits on CUDA.
-
-    Returns:
-        ``(images, objective)``: (M, 3, size, size) float in [0, 1] on the CPU and (M,)
-        final objective values.
-    """
-    directions = np.asarray(directions, dtype=np.float32)
-    m = len(directions)
-    if m == 0:
-        return torch.zeros(0, 3, size, size), np.zeros(0)
-    param_kwargs = dict(param_kwargs or {})
-    transforms = standard_transforms(size)
-
-    def run(index: np.ndarray, n_steps: int, show: bool):
-        p = make_param(param, len(index), size, generator=_generators(seeds[index], 0), **param_kwargs)
-        vectors = torch.from_numpy(directions[index])
-        if whitening is None:
-            objective = direction_cossim(layer, vectors, cossim_pow)
-        else:
-            objective = whitened_direction_cossim(layer, torch.from_numpy(whitening), vectors, cossim_pow)
-        return render(
-            model, objective, p, steps=n_steps, lr=lr, transforms=transforms,
-            redirect_steps=redirect_steps, generator=_generators(seeds[index], 1),
-            device=device, progress=show, normalize=normalize,
-        )
-
-    if batch_size is None:
-        if device.type == "cuda":
-            batch_size = _auto_batch_size(lambda k: run(np.zeros(k, dtype=np.int64), 1, False), device, m)
-        else:
-            batch_size = m
-    images, values = [], []
-    starts = range(0, m, batch_size)
-    for start in tqdm(starts, desc=f"icons {layer}", disable=not progress or len(starts) == 1):
-        index = np.arange(start, min(start + batch_size, m))
-        result = run(index, steps, progress and len(starts) == 1)
-        images.append(result.images)
-        values.append(result.objective.numpy())
-    return torch.cat(images), np.concatenate(values)

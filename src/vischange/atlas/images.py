@@ -1,4 +1,5 @@
-"""Atlas images: the bare icon grid (pixel-exact PNG) and matplotlib figures (PNG + PDF).
+"""Atlas images: the bare icon grid (written by :func:`vischange.render.save_png`) and
+matplotlib figures (PNG + PDF).
 
 Cell tables come from :mod:`vischange.atlas.stages` (row 0 at the top). Empty cells
 (fewer samples than the minimum) stay white.
@@ -14,11 +15,10 @@ import pandas as pd
 from PIL import Image
 
 from .. import plots
-from ..runtime import atomic_path
 
 plt = plots.plt
 
-__all__ = ["icon_canvas", "save_png", "atlas_figure", "pair_figure", "density_figure", "compare_figure", "movement_figure"]
+__all__ = ["icon_canvas", "atlas_figure", "pair_figure", "density_figure", "compare_figure", "movement_figure"]
 
 Paths = Sequence[str | os.PathLike]
 
@@ -32,12 +32,6 @@ def icon_canvas(icons: Mapping[tuple[int, int], np.ndarray], n: int, size: int) 
             icon = np.asarray(Image.fromarray(icon).resize((size, size), Image.Resampling.BICUBIC))
         canvas[row * size : (row + 1) * size, col * size : (col + 1) * size] = icon
     return canvas
-
-
-def save_png(canvas: np.ndarray, path: str | os.PathLike) -> None:
-    """Lossless PNG of an (H, W, 3) uint8 array, written atomically, no metadata."""
-    with atomic_path(path) as tmp:
-        Image.fromarray(canvas).save(tmp, format="PNG")
 
 
 def _grid_axes(ax, canvas: np.ndarray, n: int) -> float:

@@ -15,7 +15,6 @@ Atlas ids name an atlas inside a (network, layer): ``atlas``, ``class/{slug}``,
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Sequence
 
@@ -27,7 +26,9 @@ from torch.utils.data import DataLoader, Subset
 
 from .. import models, plots
 from ..datasets import ManifestDataset, eval_transform, read_classes, read_manifest
-from ..runtime import atomic_path, derive_seed, write_csv, write_json
+from ..names import class_atlas_id, pair_atlas_id, slug
+from ..render import param_arguments, render_directions, save_png
+from ..runtime import derive_seed, read_npz, write_csv, write_json, write_npz
 from . import collect as _collect
 from . import grid, icons, images, layout
 
@@ -37,36 +38,8 @@ MAIN = "atlas"
 COMPARE = "compare"
 
 
-def slug(name: str) -> str:
-    """A class name as a path component: runs of anything but letters, digits, '-' and
-    '_' become '_' (ImageNet names hold spaces and commas)."""
-    out = re.sub(r"[^A-Za-z0-9_-]+", "_", str(name)).strip("_")
-    if not out:
-        raise ValueError(f"class name {name!r} has no usable characters")
-    return out
-
-
-def class_atlas_id(name: str) -> str:
-    return f"class/{slug(name)}"
-
-
-def pair_atlas_id(a: str, b: str) -> str:
-    return f"pair/{slug(a)}_vs_{slug(b)}"
-
-
 def icon_file(atlas: str, row: int, col: int) -> str:
     return f"{atlas.replace('/', '__')}__r{row:03d}_c{col:03d}.png"
-
-
-def _save_npz(path: str | Path, **arrays) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
-
-
-def _load_npz(path: str | Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
 
 
 # Collection ---------------------------------------------------------------------------
@@ -90,7 +63,9 @@ def collect_stage(
     config's ``data`` section (image_size, eval_crop). The images and positions depend
     on the seed and the manifest only, so both networks see the same samples.
     """
-    model, meta = models.load_checkpoint(model_path, device)
+    # The normalization goes into the transform (on the CPU, per image), as it always
+    # has: moving it to the device would change the last digits of activations.npz.
+    model, _normalize, meta = models.load_network(model_path, device)
     frame = read_manifest(manifest)
     picks = _collect.pick_images(len(frame), settings["max_images"], derive_seed(seed, "atlas-images"))
     transform = eval_transform(data["image_size"], meta["mean"], meta["std"], crop_fraction=data["eval_crop"])
@@ -105,15 +80,17 @@ def collect_stage(
 
     out = _collect.collect(model, layer, batches(), len(picks), derive_seed(seed, "atlas-positions"), device)
     labels = frame["label"].to_numpy()[picks]
-    _save_npz(
+    write_npz(
         out_npz,
-        acts=out["acts"],
-        attributions=out["attributions"],
-        positions=out["positions"],
-        map_shape=out["map_shape"],
-        labels=labels.astype(np.int64),
-        images=picks.astype(np.int64),
-        class_names=np.array(meta["class_names"], dtype=str),
+        dict(
+            acts=out["acts"],
+            attributions=out["attributions"],
+            positions=out["positions"],
+            map_shape=out["map_shape"],
+            labels=labels.astype(np.int64),
+            images=picks.astype(np.int64),
+            class_names=np.array(meta["class_names"], dtype=str),
+        ),
     )
     samples = pd.DataFrame(
         {
@@ -224,7 +201,7 @@ def _whitening(col_data: dict, settings: dict) -> np.ndarray:
 
 
 def _load_collection(npz: str | Path, dataset_classes: str | Path) -> dict:
-    data = _load_npz(npz)
+    data = read_npz(npz)
     data["dataset_classes"] = read_classes(dataset_classes)
     return data
 
@@ -416,7 +393,7 @@ def layout_stage(
         todos[net].append(todo)
     for net, parts in todos.items():
         todo = _concat_todo(parts, nets[net]["acts"].shape[1])
-        _save_npz(out_directions[net], whitening=_whitening(nets[net], settings).astype(np.float32), **todo)
+        write_npz(out_directions[net], {"whitening": _whitening(nets[net], settings).astype(np.float32), **todo})
         log.info("%s %s: %d icons to render", net, layer, len(todo["atlas"]))
 
 
@@ -442,9 +419,7 @@ def icons_stage(
     settings: the config's ``atlas.icons`` section. Writes one PNG per icon into
     ``out_dir`` and a table (atlas, row, col, file, objective).
     """
-    from ..render.chunk import param_arguments, save_png
-
-    todo = _load_npz(directions)
+    todo = read_npz(directions)
     whitening = todo.pop("whitening")
     part = icons.shard_slice(len(todo["atlas"]), shards, shard)
     todo = {k: v[part] for k, v in todo.items()}
@@ -452,10 +427,9 @@ def icons_stage(
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     if len(todo["atlas"]):
-        model, meta = models.load_checkpoint(model_path, device)
-        normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
+        model, normalize, meta = models.load_network(model_path, device)
         param_kwargs = param_arguments(settings["param"], manifest, settings["size"], seed)
-        pictures, values = icons.render_icons(
+        pictures, values = render_directions(
             model, layer, todo["vectors"], todo["seed"], whitening=whitening,
             size=settings["size"], steps=settings["steps"], lr=settings["lr"], param=settings["param"],
             cossim_pow=settings["cossim_pow"], redirect_steps=settings["redirect_steps"],
@@ -532,7 +506,7 @@ def net_images(
     for atlas_id, folder, n, title, pair in specs:
         cells = _read_cells(folder / "cells.csv")
         canvas = images.icon_canvas(_load_icons(cells, atlas_id, paths), n, size)
-        images.save_png(canvas, folder / "icons.png")
+        save_png(canvas, folder / "icons.png")
         if pair is not None:
             images.pair_figure(canvas, cells, n, pair[0], pair[1], title, [folder / "atlas.png", folder / "atlas.pdf"])
         else:
@@ -559,7 +533,7 @@ def compare_images(
     canvases = {}
     for net, tables in icon_tables.items():
         canvases[net] = images.icon_canvas(_load_icons(cells, COMPARE, _icon_paths(tables), f"filled_{net}"), n, size)
-        images.save_png(canvases[net], compare_dir / f"icons_{net}.png")
+        save_png(canvases[net], compare_dir / f"icons_{net}.png")
     images.compare_figure(canvases["base"], canvases["finetuned"], cells, n, layer,
                           [compare_dir / "atlas.png", compare_dir / "atlas.pdf"], labels=settings["labels"])
     images.movement_figure(cells, n, layer, [compare_dir / "movement.png", compare_dir / "movement.pdf"])

@@ -29,6 +29,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .. import models
+from ..activations import head_input, image_activations
 
 log = logging.getLogger(__name__)
 
@@ -88,48 +89,35 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 class FeatureNet:
-    """One forward pass of `model` -> (embeddings (N, D), {gram layer: (N, C, C)}).
+    """One forward pass of `model` -> (embeddings (N, D), {gram layer: (N, C, C)}), on the model's device.
 
-    images are (N, 3, H, W) in [0, 1]; they are normalized with mean/std first.
-    Gram matrices are computed inside the hooks, so no feature map outlives its layer.
+    images are (N, 3, H, W) in [0, 1]; `normalize` maps them to the network's input.
+    The embedding is the classifier head's input; Gram matrices are computed inside the
+    capture's hooks (a reducer), so no feature map outlives its layer. The forward pass
+    stops before the head. Gram layers come in the order the forward pass reaches them.
     """
 
-    def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float], gram_layers: Iterable[str] = ()):
+    def __init__(self, model: nn.Module, normalize: nn.Module, gram_layers: Iterable[str] = ()):
         self.model = model.eval()
         self.device = next(model.parameters()).device
-        self.normalize = models.Normalize(mean, std).to(self.device)
-        self.head = models.get_module(model, models.classifier_name(model))
+        self.normalize = normalize
+        self.embedding = head_input(model)
         self.gram_layers = list(gram_layers)
-        self.modules = {name: models.get_module(model, name) for name in self.gram_layers}
+        for name in self.gram_layers:
+            models.get_module(model, name)  # KeyError naming close matches, before any image is read
 
-    @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        grams: dict[str, torch.Tensor] = {}
-        embedding: list[torch.Tensor] = []
-        handles = [self.head.register_forward_pre_hook(lambda _m, args: embedding.append(args[0].flatten(1).float()))]
-        for name, module in self.modules.items():
-
-            def hook(_m, _i, out, name=name):
-                grams[name] = gram_matrix(out)
-
-            handles.append(module.register_forward_hook(hook))
-        try:
-            self.model(self.normalize(images.to(self.device)))
-        finally:
-            for h in handles:
-                h.remove()
-        return embedding[-1], grams
+        acts = image_activations(
+            self.model, [self.embedding, *self.gram_layers], images, normalize=self.normalize, device=self.device,
+            reduce={name: gram_matrix for name in self.gram_layers}, cpu=False,
+        )
+        grams = {name: value for name, value in acts.items() if name != self.embedding}
+        return acts[self.embedding].flatten(1), grams
 
 
-def embed(
-    model: nn.Module,
-    images: torch.Tensor,
-    mean: Sequence[float],
-    std: Sequence[float],
-    batch_size: int = 64,
-) -> torch.Tensor:
-    """Penultimate features (the classifier head's input) of images (N, 3, H, W) in [0, 1] -> (N, D)."""
-    net = FeatureNet(model, mean, std)
+def embed(model: nn.Module, images: torch.Tensor, normalize: nn.Module, batch_size: int = 64) -> torch.Tensor:
+    """Penultimate features (the classifier head's input) of images (N, 3, H, W) in [0, 1] -> (N, D) on the CPU."""
+    net = FeatureNet(model, normalize)
     return torch.cat([net(images[i : i + batch_size])[0].cpu() for i in range(0, len(images), batch_size)])
 
 
@@ -209,9 +197,9 @@ def compare_features(
     embedder: a checkpoint from `models.save_checkpoint` (the base network or another).
     gram_layers: None for `default_gram_layers`.
     """
-    model, meta = models.load_checkpoint(embedder, device)
+    model, normalize, meta = models.load_network(embedder, device)
     layers = list(gram_layers) if gram_layers else default_gram_layers(model)
-    net = FeatureNet(model, meta["mean"], meta["std"], layers)
+    net = FeatureNet(model, normalize, layers)
     log.info("embedding network %s at %s px; Gram layers %s", meta["arch"], image_size, layers)
     cos, gram = [], []
     for layer, renders in render_list(tables).items():

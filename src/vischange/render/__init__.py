@@ -5,10 +5,17 @@
 * :mod:`.objectives` -- composable per-image objectives.
 * :mod:`.hooks` -- activation capture with early stop; redirected ReLU.
 * :mod:`.engine` -- the optimization loop and batched channel rendering.
+* :mod:`.directions` -- renders of activation directions (atlas icons and patches).
+* :mod:`.upscale` -- the seed's upscaling render, a second, simple loop.
+* :mod:`.png` -- lossless PNG files of renders and canvases.
+
+Stages reach the engine through the names exported here; :mod:`.chunk` and
+:mod:`.dataset_examples` are the render stage's own jobs.
 """
 
-from .engine import RenderResult, pair_seed, render, render_channels, to_uint8
-from .hooks import Capture, capture, redirected_relu
+from .directions import render_directions, whitened_direction_cossim
+from .engine import RenderResult, auto_batch_size, pair_seed, render, render_channels
+from .hooks import IN_SUFFIX, LOGITS, PRE_SUFFIX, Capture, capture, redirected_relu
 from .objectives import (
     Objective,
     channel,
@@ -26,9 +33,12 @@ from .param import (
     MagnitudeConstrainedImage,
     PixelImage,
     color_matrix_from_images,
+    dataset_images,
     make_param,
     mean_magnitude_spectrum,
+    param_arguments,
 )
+from .png import save_png, to_uint8
 from .transforms import (
     Compose,
     Jitter,
@@ -38,10 +48,13 @@ from .transforms import (
     Resize,
     standard_transforms,
 )
+from .upscale import upscale_render, upscale_sizes
 
 __all__ = [
-    "RenderResult", "render", "render_channels", "to_uint8", "pair_seed",
-    "Capture", "capture", "redirected_relu",
+    "RenderResult", "render", "render_channels", "pair_seed", "auto_batch_size",
+    "render_directions", "whitened_direction_cossim", "upscale_render", "upscale_sizes",
+    "to_uint8", "save_png", "dataset_images", "param_arguments",
+    "Capture", "capture", "redirected_relu", "LOGITS", "PRE_SUFFIX", "IN_SUFFIX",
     "Objective", "channel", "neuron", "layer_l2", "class_logit", "class_prob",
     "direction", "direction_cossim", "diversity",
     "PARAM_NAMES", "FourierImage", "PixelImage", "MagnitudeConstrainedImage",

@@ -10,51 +10,17 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 
 from .. import models
-from ..datasets import eval_transform, read_manifest
-from ..runtime import atomic_path, derive_seed, write_csv
-from .engine import render_channels, to_uint8
-from .hooks import capture
-from .param import color_matrix_from_images, mean_magnitude_spectrum
+from ..activations import image_activations
+from ..runtime import write_csv
+from .engine import render_channels
+from .param import param_arguments
+from .png import save_png
 
 log = logging.getLogger(__name__)
-
-
-def dataset_images(manifest: str | Path, size: int, n_images: int = 256, seed: int = 0) -> torch.Tensor:
-    """Up to `n_images` seeded random images of a manifest, (M, 3, size, size) in [0, 1].
-
-    lucid uses ImageNet's colour matrix; estimating it (and MACO's spectrum) from these
-    keeps the parameterization matched to whatever dataset is studied.
-    """
-    frame = read_manifest(manifest)
-    rng = np.random.default_rng(derive_seed(seed, "color-matrix"))
-    picks = rng.choice(len(frame), size=min(n_images, len(frame)), replace=False)
-    transform = eval_transform(size, crop_fraction=1.0)
-    images = []
-    for path in frame["abspath"].iloc[np.sort(picks)]:
-        with Image.open(path) as image:
-            images.append(transform(image.convert("RGB")))
-    return torch.stack(images)
-
-
-def param_arguments(param: str, manifest: str | Path | None, size: int, seed: int) -> dict:
-    """Dataset-derived keyword arguments of a parameterization.
-
-    fourier and maco decorrelate colour with the dataset's colour matrix; maco also fixes
-    its Fourier magnitude to the dataset's mean spectrum (no download, as MACO allows).
-    """
-    if manifest is None or param == "pixel":
-        return {}
-    images = dataset_images(manifest, size, seed=seed)
-    matrix = color_matrix_from_images(images)
-    if param == "maco":
-        return {"color_matrix": matrix, "magnitude": mean_magnitude_spectrum(images, matrix)}
-    return {"color_matrix": matrix}
 
 
 def own_channel_rank(activations: torch.Tensor, channels: Sequence[int], seeds: Sequence[int]) -> list[int]:
@@ -74,24 +40,8 @@ def own_channel_rank(activations: torch.Tensor, channels: Sequence[int], seeds: 
     return (1 + ((column > own[:, None]) & rivals).sum(1)).tolist()
 
 
-def layer_activations(model, layer: str, images: torch.Tensor, normalize, device, batch_size: int = 64) -> torch.Tensor:
-    """Spatial-mean activation of every channel of `layer`: images (N, 3, H, W) -> (N, C) float32."""
-    out = []
-    model.eval()
-    with torch.no_grad(), capture(model, [layer]) as cap:
-        for batch in images.split(batch_size):
-            out.append(cap(normalize(batch.to(device)))[layer].float().mean((2, 3)).cpu())
-    return torch.cat(out)
-
-
 def render_file_name(channel: int, seed: int) -> str:
     return f"c{channel:04d}_s{seed}.png"
-
-
-def save_png(image: torch.Tensor, path: str | Path) -> None:
-    """Image (3, H, W) in [0, 1] -> 8-bit lossless PNG, written atomically, no metadata."""
-    with atomic_path(path) as tmp:
-        Image.fromarray(to_uint8(image)).save(tmp, format="PNG")
 
 
 def render_chunk(
@@ -114,8 +64,7 @@ def render_chunk(
     activation of the channel on its render), own_rank (see :func:`own_channel_rank`;
     among this chunk's renders), seconds (wall time per render: a batch's time / its size).
     """
-    model, meta = models.load_checkpoint(model_path, device)
-    normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
+    model, normalize, meta = models.load_network(model_path, device)
     param_kwargs = param_arguments(settings["param"], dataset_manifest, settings["size"], seed)
     results = render_channels(
         model,
@@ -134,7 +83,8 @@ def render_chunk(
         progress=True,
         compile=settings.get("compile", False),
     )
-    activations = layer_activations(model, layer, torch.stack([r["image"] for r in results]), normalize, device)
+    activations = image_activations(model, layer, torch.stack([r["image"] for r in results]), normalize=normalize,
+                                    device=device, reduce="mean", batch_size=64)
     ranks = own_channel_rank(activations, [r["channel"] for r in results], [r["seed"] for r in results])
     out_dir = Path(out_table).parent.parent
     expected = {Path(p).resolve() for p in out_images}

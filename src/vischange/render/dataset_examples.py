@@ -19,13 +19,12 @@ import torch
 from PIL import Image, ImageDraw
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
-from tqdm.auto import tqdm
 
 from .. import models
+from ..activations import iter_activations
 from ..datasets import ManifestDataset, eval_transform
 from ..runtime import atomic_path, derive_seed, write_csv
-from .engine import to_uint8
-from .hooks import capture
+from .png import to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -82,26 +81,22 @@ def scan_channels(
     best_p = torch.zeros((n_ch, 0), dtype=torch.long)
     count = 0
     feature_size = (0, 0)
-    model.eval()
-    with torch.no_grad(), capture(model, [layer]) as cap:
-        for images, index in tqdm(batches, desc=f"dataset {layer}", disable=not progress, leave=False):
-            x = images.to(device)
-            if normalize is not None:
-                x = normalize(x)
-            acts = cap(x)[layer].float()[:, channels_t.to(device)].cpu()  # (N, C, h, w)
-            n, _, h, w = acts.shape
-            feature_size = (h, w)
-            flat = acts.flatten(2)  # (N, C, h*w)
-            total += flat.mean(2).sum(0).double()
-            peak, where = flat.max(2)  # (N, C)
-            total_max += peak.sum(0).double()
-            count += n
-            # Candidates: previous best first, then this batch in order; a stable sort keeps ties early.
-            cand_v = torch.cat([best_v, peak.T], 1)
-            cand_i = torch.cat([best_i, torch.as_tensor(index, dtype=torch.long).expand(n_ch, n)], 1)
-            cand_p = torch.cat([best_p, where.T], 1)
-            order = torch.sort(cand_v, dim=1, descending=True, stable=True).indices[:, :k]
-            best_v, best_i, best_p = (t.gather(1, order) for t in (cand_v, cand_i, cand_p))
+    stream = iter_activations(model, layer, batches, normalize=normalize, device=device, channels=channels_t,
+                              progress=progress, desc=f"dataset {layer}")
+    for acts, index in stream:  # acts (N, C, h, w) float32 on the CPU
+        n, _, h, w = acts.shape
+        feature_size = (h, w)
+        flat = acts.flatten(2)  # (N, C, h*w)
+        total += flat.mean(2).sum(0).double()
+        peak, where = flat.max(2)  # (N, C)
+        total_max += peak.sum(0).double()
+        count += n
+        # Candidates: previous best first, then this batch in order; a stable sort keeps ties early.
+        cand_v = torch.cat([best_v, peak.T], 1)
+        cand_i = torch.cat([best_i, torch.as_tensor(index, dtype=torch.long).expand(n_ch, n)], 1)
+        cand_p = torch.cat([best_p, where.T], 1)
+        order = torch.sort(cand_v, dim=1, descending=True, stable=True).indices[:, :k]
+        best_v, best_i, best_p = (t.gather(1, order) for t in (cand_v, cand_i, cand_p))
     if count == 0:
         raise ValueError("no images to scan")
     h, w = feature_size
@@ -191,7 +186,7 @@ def dataset_examples(
     """
     if len(out_images) != len(channels):
         raise ValueError(f"{len(channels)} channels but {len(out_images)} example images")
-    model, meta = models.load_checkpoint(model_path, device)
+    model, normalize, _meta = models.load_network(model_path, device)
     dataset = ManifestDataset(manifest, eval_transform(image_size, crop_fraction=crop_fraction))
     indices = np.arange(len(dataset))
     if max_images is not None and len(dataset) > max_images:
@@ -199,7 +194,6 @@ def dataset_examples(
         indices = np.sort(rng.choice(len(dataset), size=max_images, replace=False))
     k = min(k, len(indices))
     loader = DataLoader(_Indexed(dataset, indices), batch_size=batch_size, shuffle=False, num_workers=workers)
-    normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
     found = scan_channels(
         model, layer, channels, loader, k=k, normalize=normalize, device=device, progress=True
     )

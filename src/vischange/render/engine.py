@@ -23,7 +23,7 @@ from .objectives import Objective, channel
 from .param import make_param
 from .transforms import standard_transforms
 
-__all__ = ["RenderResult", "render", "render_channels", "to_uint8", "pair_seed"]
+__all__ = ["RenderResult", "render", "render_channels", "pair_seed", "auto_batch_size"]
 
 ImageFn = Callable[..., Tensor]
 
@@ -170,6 +170,7 @@ def render(
         stack.enter_context(_frozen_eval(model))
         stack.enter_context(_channels_last(model, cuda))
         forward = torch.compile(model) if compile else None
+        # The capture itself, not vischange.activations: the objective needs gradients through it.
         cap = stack.enter_context(capture(model, layers, early_stop=not compile, forward=forward))
         redirect = contextlib.ExitStack()
         stack.enter_context(redirect)  # closes the redirection on any exit
@@ -213,10 +214,12 @@ def _generators(pairs: Sequence[tuple], stream: int) -> List[torch.Generator]:
     return [torch.Generator().manual_seed(pair_seed(s, c, stream)) for c, s in pairs]
 
 
-def _auto_batch_size(probe: Callable[[int], None], device: torch.device, total: int) -> int:
-    """Largest batch that fits in ~60 % of free CUDA memory, from the peak
-    memory of one render step at batch 2 and 4 (their difference gives the
-    per-image cost, independent of the model's weights)."""
+def auto_batch_size(probe: Callable[[int], None], device: torch.device, total: int) -> int:
+    """Largest batch (at most `total`) that fits in ~60 % of free CUDA memory.
+
+    `probe(n)` runs one step of the work on a batch of n; its peak memory at n = 2
+    and n = 4 gives the per-item cost (their difference, independent of the model's
+    weights). CUDA only."""
     peaks = []
     for n in (2, 4):
         torch.cuda.synchronize(device)
@@ -304,7 +307,7 @@ def render_channels(
 
     if batch_size is None:
         if device.type == "cuda":
-            batch_size = _auto_batch_size(lambda n: run(pairs[:1] * n, 1, False), device, len(pairs))
+            batch_size = auto_batch_size(lambda n: run(pairs[:1] * n, 1, False), device, len(pairs))
         else:
             batch_size = len(pairs)
     if batch_size < 1:
@@ -327,12 +330,3 @@ def render_channels(
                 }
             )
     return out
-
-
-def to_uint8(image: Tensor) -> np.ndarray:
-    """(3, H, W) float image in [0, 1] -> (H, W, 3) uint8 numpy array (for PNGs).
-    Values are clamped to [0, 1] and rounded to the nearest level."""
-    if image.dim() != 3 or image.shape[0] != 3:
-        raise ValueError(f"expected a (3, H, W) image, got {tuple(image.shape)}")
-    arr = (image.detach().float().cpu().clamp(0, 1) * 255.0).round().to(torch.uint8)
-    return arr.permute(1, 2, 0).contiguous().numpy()

@@ -11,9 +11,17 @@ Layer keys
   checked on the first forward pass (ValueError otherwise).  ReLUs applied
   functionally (``F.relu``/``torch.relu``) are invisible; torchvision ResNets
   use ``nn.ReLU`` modules throughout.
+* ``"name:in"``: the input of ``name`` (its first positional argument),
+  captured by a forward-pre-hook before the module runs; e.g. ``"fc:in"`` is
+  the penultimate feature vector (N, D) of a torchvision classifier.  With
+  early stopping the module itself never runs.
 * ``"logits"``: the model's output (disables early stopping).
 
-Outputs captured while the forward pass continues are cloned, so later
+A ``reduce`` function per key may shrink a capture inside its hook (e.g. a
+spatial mean or a Gram matrix), so a key's full map never outlives its
+module even when the forward pass goes on to later keys.
+
+Outputs and inputs captured while the forward pass continues are cloned, so later
 in-place ops (``ReLU(inplace=True)``) cannot alter them.  A module called
 several times in one forward pass (torchvision reuses a block's ``relu``)
 yields the value of its latest call before capture finished; use
@@ -24,15 +32,25 @@ from __future__ import annotations
 
 import difflib
 from contextlib import contextmanager
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Set
+from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Set
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["capture", "Capture", "redirected_relu", "LOGITS", "PRE_SUFFIX"]
+__all__ = ["capture", "Capture", "redirected_relu", "LOGITS", "PRE_SUFFIX", "IN_SUFFIX"]
 
 LOGITS = "logits"
 PRE_SUFFIX = ":pre"
+IN_SUFFIX = ":in"
+_SUFFIXES = (PRE_SUFFIX, IN_SUFFIX)
+
+
+def _module_name(key: str) -> str:
+    """The module a key reads: the key without its ``:pre``/``:in`` suffix."""
+    for suffix in _SUFFIXES:
+        if key.endswith(suffix):
+            return key[: -len(suffix)]
+    return key
 
 
 class _StopForward(Exception):
@@ -49,8 +67,9 @@ class Capture:
     """Registered hooks for one set of layer keys; call it to run the model.
 
     Created by :func:`capture`; ``cap(x)`` runs ``forward(x)`` (by default
-    the model) and returns ``{key: tensor}`` for every requested key.  The
-    tensors keep their autograd graph.
+    the model) and returns ``{key: tensor}`` for every requested key, in the
+    order the keys were captured during the forward pass.  The tensors keep
+    their autograd graph.
     """
 
     def __init__(
@@ -59,12 +78,17 @@ class Capture:
         layers: Iterable[str],
         early_stop: bool = True,
         forward: Optional[Callable[[Tensor], Tensor]] = None,
+        reduce: Optional[Mapping[str, Callable[[Tensor], Tensor]]] = None,
     ) -> None:
         self.model = model
         self.keys: Set[str] = set(layers)
         self.need_logits = LOGITS in self.keys
         self.early_stop = early_stop and not self.need_logits
         self.forward = forward if forward is not None else model
+        self.reduce: Dict[str, Callable[[Tensor], Tensor]] = dict(reduce or {})
+        stray = sorted(set(self.reduce) - self.keys)
+        if stray:
+            raise ValueError(f"reduce names keys that are not captured: {stray}")
         self.acts: Dict[str, Tensor] = {}
         self._pending: Set[str] = set()
         self._handles: list = []
@@ -75,37 +99,53 @@ class Capture:
         modules = dict(model.named_modules())
         known = sorted(modules) + [LOGITS]
         for key in sorted(self.keys - {LOGITS}):
-            base = key[: -len(PRE_SUFFIX)] if key.endswith(PRE_SUFFIX) else key
-            if base not in modules:
+            if _module_name(key) not in modules:
                 raise _unknown(key, known)
         try:
             for key in sorted(self.keys - {LOGITS}):
+                module = modules[_module_name(key)]
                 if key.endswith(PRE_SUFFIX):
-                    self._hook_pre(key, modules[key[: -len(PRE_SUFFIX)]])
+                    self._hook_pre(key, module)
+                elif key.endswith(IN_SUFFIX):
+                    self._handles.append(module.register_forward_pre_hook(self._input_hook(key)))
                 else:
-                    self._handles.append(modules[key].register_forward_hook(self._output_hook(key)))
+                    self._handles.append(module.register_forward_hook(self._output_hook(key)))
         except BaseException:
             self.remove()
             raise
 
     # Hook factories --------------------------------------------------------
 
-    def _done(self, key: str) -> None:
+    def _keep(self, key: str, value: Tensor, fresh: bool = False) -> None:
+        """Store ``value`` (reduced, if the key has a reducer) for ``key``; stop
+        the forward pass when it was the last pending key.  ``fresh``: the value
+        is already a private copy."""
         self._pending.discard(key)
-        if self.early_stop and not self._pending:
+        stop = self.early_stop and not self._pending
+        reduce = self.reduce.get(key)
+        if reduce is not None:
+            value = reduce(value)
+        elif not stop and not fresh:
+            # The forward pass goes on and may modify this tensor in place
+            # (e.g. a following ReLU(inplace=True)); keep a copy.
+            value = value.clone()
+        self.acts[key] = value
+        if stop:
             raise _StopForward
 
     def _output_hook(self, key: str):
         def hook(module, inputs, output):
             if not isinstance(output, Tensor):
                 raise TypeError(f"module {key!r} returned {type(output).__name__}, not a Tensor")
-            self._pending.discard(key)
-            if self.early_stop and not self._pending:
-                self.acts[key] = output
-                raise _StopForward
-            # The forward pass goes on and may modify this tensor in place
-            # (e.g. a following ReLU(inplace=True)); keep a copy.
-            self.acts[key] = output.clone()
+            self._keep(key, output)
+
+        return hook
+
+    def _input_hook(self, key: str):
+        def hook(module, inputs):
+            if not inputs or not isinstance(inputs[0], Tensor):
+                raise TypeError(f"{key!r}: the module's first input is not a Tensor")
+            self._keep(key, inputs[0])
 
         return hook
 
@@ -141,8 +181,7 @@ class Capture:
                         "so ':pre' is undefined for it"
                     )
                 self._pre_checked.add(key)
-            self.acts[key] = pre
-            self._done(key)
+            self._keep(key, pre, fresh=True)
 
         self._handles.append(module.register_forward_pre_hook(start))
         for relu in relus.values():
@@ -164,7 +203,8 @@ class Capture:
         if self._pending:
             raise RuntimeError(f"modules never ran during the forward pass: {sorted(self._pending)}")
         if self.need_logits:
-            self.acts[LOGITS] = out
+            reduce = self.reduce.get(LOGITS)
+            self.acts[LOGITS] = reduce(out) if reduce is not None else out
         return dict(self.acts)
 
     def remove(self) -> None:
@@ -180,6 +220,7 @@ def capture(
     *,
     early_stop: bool = True,
     forward: Optional[Callable[[Tensor], Tensor]] = None,
+    reduce: Optional[Mapping[str, Callable[[Tensor], Tensor]]] = None,
 ) -> Iterator[Capture]:
     """Hook the modules named by ``layers`` for the duration of the block.
 
@@ -193,10 +234,12 @@ def capture(
     every requested key has been captured, so later layers cost nothing.
     ``"logits"`` in ``layers`` runs the whole model.  ``forward`` replaces
     the function called on ``x`` (e.g. a compiled wrapper of ``model``).
-    Hooks are removed on exit, also on error.  Unknown module names raise
-    KeyError naming close matches.
+    ``reduce`` maps keys to functions applied to their tensor inside the hook;
+    the result is stored as returned, so it must not be a view that later
+    in-place ops could alter.  Hooks are removed on exit, also on error.
+    Unknown module names raise KeyError naming close matches.
     """
-    cap = Capture(model, layers, early_stop=early_stop, forward=forward)
+    cap = Capture(model, layers, early_stop=early_stop, forward=forward, reduce=reduce)
     try:
         yield cap
     finally:

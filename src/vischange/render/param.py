@@ -9,6 +9,9 @@ a float tensor of shape ``(N, 3, H, W)`` with values in ``[0, 1]``.
 * :class:`MagnitudeConstrainedImage` -- MACO (Fel et al., 2023): the Fourier
   magnitude is fixed, only the phase is optimized.
 
+:func:`param_arguments` derives a parameterization's dataset statistics (colour
+matrix, mean spectrum) from a manifest's images (:func:`dataset_images`).
+
 Randomness comes only from the ``generator`` argument: one CPU
 ``torch.Generator`` for the whole batch, or a sequence of ``N`` generators (one
 per image, so an image's initialization does not depend on its batch).
@@ -16,11 +19,16 @@ per image, so an image's initialization does not depend on its batch).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional, Tuple, Union
 
+import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor, nn
 
+from ..datasets import eval_transform, read_manifest
+from ..runtime import derive_seed
 from ._rng import GeneratorArg, randn_per_image
 
 __all__ = [
@@ -31,6 +39,8 @@ __all__ = [
     "mean_magnitude_spectrum",
     "make_param",
     "PARAM_NAMES",
+    "dataset_images",
+    "param_arguments",
 ]
 
 Size = Union[int, Tuple[int, int]]
@@ -352,3 +362,36 @@ def make_param(name: str, n: int, size: Size, *, generator: GeneratorArg = None,
             )
         return MagnitudeConstrainedImage(n, size, generator=generator, **kwargs)
     raise ValueError(f"unknown parameterization {name!r}; allowed: {', '.join(PARAM_NAMES)}")
+
+
+def dataset_images(manifest: str | Path, size: int, n_images: int = 256, seed: int = 0) -> Tensor:
+    """Up to `n_images` seeded random images of a manifest, (M, 3, size, size) in [0, 1].
+
+    lucid uses ImageNet's colour matrix; estimating it (and MACO's spectrum) from these
+    keeps the parameterization matched to whatever dataset is studied.
+    """
+    frame = read_manifest(manifest)
+    rng = np.random.default_rng(derive_seed(seed, "color-matrix"))
+    picks = rng.choice(len(frame), size=min(n_images, len(frame)), replace=False)
+    transform = eval_transform(size, crop_fraction=1.0)
+    images = []
+    for path in frame["abspath"].iloc[np.sort(picks)]:
+        with Image.open(path) as image:
+            images.append(transform(image.convert("RGB")))
+    return torch.stack(images)
+
+
+def param_arguments(param: str, manifest: str | Path | None, size: int, seed: int) -> dict:
+    """Dataset-derived keyword arguments of a parameterization, for :func:`make_param`.
+
+    fourier and maco decorrelate colour with the dataset's colour matrix; maco also fixes
+    its Fourier magnitude to the dataset's mean spectrum (no download, as MACO allows).
+    None or "pixel": no arguments.
+    """
+    if manifest is None or param == "pixel":
+        return {}
+    images = dataset_images(manifest, size, seed=seed)
+    matrix = color_matrix_from_images(images)
+    if param == "maco":
+        return {"color_matrix": matrix, "magnitude": mean_magnitude_spectrum(images, matrix)}
+    return {"color_matrix": matrix}
