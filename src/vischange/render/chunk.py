@@ -18,7 +18,7 @@ from PIL import Image
 from .. import models
 from ..datasets import eval_transform, read_manifest
 from ..runtime import atomic_path, derive_seed, write_csv
-from .engine import render_channels, to_uint8
+from .engine import maco_recipe, render_channels, to_uint8
 from .hooks import capture
 from .param import color_matrix_from_images, mean_magnitude_spectrum
 
@@ -55,6 +55,21 @@ def param_arguments(param: str, manifest: str | Path | None, size: int, seed: in
     if param == "maco":
         return {"color_matrix": matrix, "magnitude": mean_magnitude_spectrum(images, matrix)}
     return {"color_matrix": matrix}
+
+
+def engine_arguments(settings: dict, manifest: str | Path | None, seed: int) -> dict:
+    """Keyword arguments of :func:`render_channels` for the config's ``render`` section:
+    the shared steps, lr, redirect_steps and lucid's transforms, or, for ``param: maco``,
+    MACO's own recipe from ``render.maco`` (:func:`~vischange.render.engine.maco_recipe`),
+    with the parameterization's dataset arguments at the canvas size."""
+    if settings["param"] == "maco":
+        kwargs = maco_recipe(settings["size"], settings["maco"])
+        side = kwargs["canvas"]
+    else:
+        kwargs = {"steps": settings["steps"], "lr": settings["lr"], "redirect_steps": settings["redirect_steps"]}
+        side = settings["size"]
+    kwargs["param_kwargs"] = param_arguments(settings["param"], manifest, side, seed)
+    return kwargs
 
 
 def own_channel_rank(activations: torch.Tensor, channels: Sequence[int], seeds: Sequence[int]) -> list[int]:
@@ -116,19 +131,15 @@ def render_chunk(
     """
     model, meta = models.load_checkpoint(model_path, device)
     normalize = models.Normalize(meta["mean"], meta["std"]).to(device)
-    param_kwargs = param_arguments(settings["param"], dataset_manifest, settings["size"], seed)
     results = render_channels(
         model,
         layer,
         list(channels),
         list(settings["seeds"]),
         size=settings["size"],
-        steps=settings["steps"],
-        lr=settings["lr"],
         param=settings["param"],
-        param_kwargs=param_kwargs,
+        **engine_arguments(settings, dataset_manifest, seed),
         batch_size=settings.get("batch_size"),
-        redirect_steps=settings["redirect_steps"],
         device=device,
         normalize=normalize,
         progress=True,
