@@ -1,8 +1,17 @@
 """Icons: feature visualizations of atlas cells, rendered by the render engine.
 
 Each icon maximizes ``dot x cos^n`` (:func:`vischange.render.direction_cossim`) between
-the layer's activations and the cell's mean activation, both whitened
-(:func:`whitened_direction_cossim`). Icons are rendered in
+the layer's activation and the cell's mean activation, both whitened
+(:func:`whitened_direction_cossim`), at the centre neuron of the layer's map as lucid's
+activation-atlas recipe does (``lucid/recipes/activation_atlas/render.py``,
+``render_icons`` with ``direction_neuron_cossim_S``), or averaged over space
+(``atlas.icons.objective: mean``); under lucid's atlas transforms
+(:func:`vischange.render.transforms.atlas_transforms`: pad 16, jitters 4, 4, 8, 8, 8,
+scales 0.998^20..0.998^39, rotations within 20 degrees, jitter 2). lucid renders
+1,024 steps in ``aligned_activation_atlas`` (128 by default in ``render_icons``) with
+Adam at 0.05; steps, learning rate and parameterization come from ``atlas.icons``.
+Not matched: lucid also adds ``penalize_boundary_complexity`` (w = 5) and, when
+``num_attempts`` > 1, keeps the best of several attempts. Icons are rendered in
 batches (one direction per image of the batch), each with its own seeded random
 streams, and split into shards that separate jobs render (:func:`shard_slice`).
 """
@@ -18,6 +27,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..render import Objective, direction_cossim, make_param, render, standard_transforms
+from ..render.objectives import _at_position
+from ..render.transforms import atlas_transforms
 from ..render.engine import _auto_batch_size  # the channel renders' memory probe
 from ..runtime import derive_seed
 
@@ -41,29 +52,34 @@ def shard_slice(n_items: int, shards: int, shard: int) -> slice:
     return slice(shard * n_items // shards, (shard + 1) * n_items // shards)
 
 
-def whitened_direction_cossim(layer: str, whitening: Tensor, vectors: Tensor, cossim_pow: float) -> Objective:
-    """``dot x cos^n`` of whitened activations ``W a`` (at every position) with whitened
-    directions ``u = W v / |W v|``, mean over space.
+def whitened_direction_cossim(
+    layer: str, whitening: Tensor, vectors: Tensor, cossim_pow: float, position: str = "center"
+) -> Objective:
+    """``dot x cos^n`` of whitened activations ``W a`` with whitened directions
+    ``u = W v / |W v|``, at the centre position (``position="center"``, lucid's) or at
+    every position, averaged over space (``"mean"``).
 
-    The dot product is ``a . W^2 v = a . S^-1 v``, lucid's whitened direction objective.
-    The cosine is taken in the whitened space too: against the raw activation, the
-    direction ``S^-1 v`` has a cosine near zero for every natural activation (the
-    inverse amplifies rare directions), so the cosine factor would sit at its clamp and
-    do nothing; in whitened space it measures, as intended, whether the activation
-    points the way the cell's mean does.
+    The dot product is ``a . W^2 v = a . S^-1 v``, lucid's whitened direction objective
+    (its ``vec @ S`` with ``S`` the inverse covariance). The cosine is taken in the
+    whitened space too: against the raw activation, the direction ``S^-1 v`` has a cosine
+    near zero for every natural activation (the inverse amplifies rare directions), so
+    the cosine factor would sit at its clamp and do nothing; in whitened space it
+    measures, as intended, whether the activation points the way the cell's mean does.
 
     Args:
         layer: layer key; whitening: (C, C) ``W``; vectors: (N, C) whitened unit
-            directions ``u``, one per image; cossim_pow: n.
+            directions ``u``, one per image; cossim_pow: n; position: ``"center"`` or
+            ``"mean"``.
     """
-    inner = direction_cossim(layer, vectors, cossim_pow)
+    inner = direction_cossim(layer, vectors, cossim_pow, position=position)
     w = torch.as_tensor(whitening, dtype=torch.float32)
 
     def fn(acts):
-        a = acts[layer]
+        # The centre is selected before whitening: the objective reads nothing else.
+        a = _at_position(acts[layer], position, "whitened_direction_cossim")
         return inner({layer: torch.einsum("dc,nc...->nd...", w.to(a.device, a.dtype), a)})
 
-    return Objective(fn, {layer}, f"whitened_direction_cossim({layer}, pow={cossim_pow:g})")
+    return Objective(fn, {layer}, f"whitened_direction_cossim({layer}, pow={cossim_pow:g}, {position})")
 
 
 def _generators(seeds: np.ndarray, stream: int) -> list[torch.Generator]:
@@ -88,6 +104,8 @@ def render_icons(
     normalize: Optional[Callable[[Tensor], Tensor]] = None,
     param_kwargs: Optional[dict] = None,
     progress: bool = True,
+    objective: str = "center",
+    transforms: str = "atlas",
 ) -> tuple[Tensor, np.ndarray]:
     """Render one icon per direction.
 
@@ -102,6 +120,9 @@ def render_icons(
         cossim_pow: exponent n of the cosine factor.
         batch_size: icons per optimization batch; None renders all at once on the CPU
             and picks the largest batch that fits on CUDA.
+        objective: ``"center"`` (lucid's centre neuron) or ``"mean"`` (over space).
+        transforms: ``"atlas"`` (lucid's atlas chain) or ``"standard"`` (its
+            feature-visualization chain, as the channel renders use).
 
     Returns:
         ``(images, objective)``: (M, 3, size, size) float in [0, 1] on the CPU and (M,)
@@ -112,17 +133,19 @@ def render_icons(
     if m == 0:
         return torch.zeros(0, 3, size, size), np.zeros(0)
     param_kwargs = dict(param_kwargs or {})
-    transforms = standard_transforms(size)
+    if transforms not in ("atlas", "standard"):
+        raise ValueError(f"transforms must be 'atlas' or 'standard', got {transforms!r}")
+    chain = atlas_transforms(size) if transforms == "atlas" else standard_transforms(size)
 
     def run(index: np.ndarray, n_steps: int, show: bool):
         p = make_param(param, len(index), size, generator=_generators(seeds[index], 0), **param_kwargs)
         vectors = torch.from_numpy(directions[index])
         if whitening is None:
-            objective = direction_cossim(layer, vectors, cossim_pow)
+            target = direction_cossim(layer, vectors, cossim_pow, position=objective)
         else:
-            objective = whitened_direction_cossim(layer, torch.from_numpy(whitening), vectors, cossim_pow)
+            target = whitened_direction_cossim(layer, torch.from_numpy(whitening), vectors, cossim_pow, objective)
         return render(
-            model, objective, p, steps=n_steps, lr=lr, transforms=transforms,
+            model, target, p, steps=n_steps, lr=lr, transforms=chain,
             redirect_steps=redirect_steps, generator=_generators(seeds[index], 1),
             device=device, progress=show, normalize=normalize,
         )
