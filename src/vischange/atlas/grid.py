@@ -184,8 +184,8 @@ def whitening_estimate(
     Returns:
         ``(W, stats)``: (C, C) float64 ``W``, and ``{"method", "samples", "dimensions",
         "samples_per_dimension", "shrinkage" (d, or the ridge as a fraction of tr S / C),
-        "condition_number" (of S_hat), "sample_condition_number" (of S; inf when
-        singular)}``.
+        "condition_number" (of S_hat), "sample_condition_number" (of S; None when
+        singular, as it is with fewer samples than dimensions)}``.
     """
     x = np.asarray(acts, dtype=np.float64)
     if x.ndim != 2 or len(x) < 1:
@@ -217,7 +217,7 @@ def whitening_estimate(
         "samples_per_dimension": float(len(x) / c),
         "shrinkage": shrinkage,
         "condition_number": float(evals.max() / evals.min()),
-        "sample_condition_number": float(raw.max() / raw.min()) if raw.min() > 0 else float("inf"),
+        "sample_condition_number": float(raw.max() / raw.min()) if raw.min() > 1e-12 * raw.max() else None,
     }
     return (evecs / np.sqrt(evals)) @ evecs.T, stats
 
