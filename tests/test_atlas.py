@@ -297,3 +297,53 @@ def test_render_icons_follow_their_directions():
     assert torch.all(score.argmax(dim=0) == torch.arange(3)), score
     assert np.all(values > 0)
 
+
+
+def test_ledoit_wolf_whitens_the_true_moment_better_than_the_fixed_ridge():
+    """Few samples per dimension (1.5): the shrunk estimate's whitening, applied to the
+    true second moment, is much closer to the identity than the fixed ridge's."""
+    rng = np.random.default_rng(0)
+    c, n = 40, 60
+    q, _ = np.linalg.qr(rng.normal(size=(c, c)))
+    true = (q * np.geomspace(10.0, 0.1, c)) @ q.T  # condition number 100
+    x = rng.multivariate_normal(np.zeros(c), true, size=n)
+    errors = {}
+    for method in ("ledoit_wolf", "ridge"):
+        w, stats = grid.whitening_estimate(x, center=False, method=method, ridge=1e-3)
+        errors[method] = np.linalg.norm(w @ true @ w.T - np.eye(c)) / np.sqrt(c)
+        assert stats["samples"] == n and stats["dimensions"] == c
+        assert stats["samples_per_dimension"] == pytest.approx(1.5)
+        assert stats["condition_number"] >= 1
+        np.testing.assert_allclose(w, w.T, atol=1e-10)
+    assert errors["ledoit_wolf"] < 0.5 * errors["ridge"], errors
+    _, lw = grid.whitening_estimate(x, method="ledoit_wolf")
+    _, ridge = grid.whitening_estimate(x, method="ridge", ridge=1e-3)
+    assert 0 < lw["shrinkage"] < 1 and lw["condition_number"] < ridge["condition_number"]
+    # Plenty of samples: the shrinkage fades and the estimate whitens almost exactly.
+    many = rng.multivariate_normal(np.zeros(c), true, size=200 * c)
+    w, stats = grid.whitening_estimate(many, method="ledoit_wolf")
+    assert stats["shrinkage"] < 0.05
+    assert np.linalg.norm(w @ true @ w.T - np.eye(c)) / np.sqrt(c) < 0.1
+    with pytest.raises(ValueError, match="ledoit_wolf"):
+        grid.whitening_estimate(x, method="oracle")
+
+
+def test_moment_positions_are_distinct_seeded_and_capped():
+    a = collect.draw_moment_positions(5, 3, 4, 6, seed=1)
+    assert a.shape == (5, 6) and all(len(set(row)) == 6 for row in a) and a.min() >= 0 and a.max() < 12
+    np.testing.assert_array_equal(a, collect.draw_moment_positions(5, 3, 4, 6, seed=1))
+    assert collect.draw_moment_positions(2, 2, 2, 16, seed=0).shape == (2, 4)  # the whole map
+    assert collect.draw_moment_positions(2, 2, 2, 0, seed=0).shape == (2, 0)
+
+
+def test_moment_activations_are_the_map_at_those_positions():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 5 * 5, 3)).eval()
+    images = torch.randn(2, 3, 5, 5)
+    moment = torch.tensor([[0, 7, 24], [3, 12, 13]])
+    acts, attr, m = collect.activations_and_attributions(model, "1", images, torch.tensor([[0, 0], [1, 2]]), moment)
+    with torch.no_grad():
+        full = model[:2](images).flatten(2)  # (N, C, 25)
+    want = torch.stack([full[i, :, moment[i]].T for i in range(2)]).reshape(-1, 4)
+    torch.testing.assert_close(m, want)
+    torch.testing.assert_close(acts, torch.stack([full[0, :, 0], full[1, :, 7]]))

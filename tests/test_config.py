@@ -97,6 +97,8 @@ def checked(**changes) -> dict:
         ({"attribution.image": 99}, "attribution.image", "out of range"),
         ({"attribution.layers": ["conv1", "layer5"]}, "attribution.layers[1]", "layer5"),
         ({"attribution.layer": "fc.x"}, "attribution.layer", "fc.x"),
+        ({"topmaps.split": "test"}, "topmaps.split", "detector is evaluated on"),
+        ({"atlas.split": "test", "patches.pairs": {"base": [], "finetuned": None}}, "atlas.split", "patches are evaluated on"),
     ],
 )
 def test_model_checks_name_the_key(changes, key, words):
@@ -154,3 +156,20 @@ def test_analysis_checks_accept_valid_names_and_read_a_prepared_run(tmp_path, mo
     with pytest.raises(vcfg.ConfigError) as info:
         vcfg.check_config(config)
     assert {p.split(":")[0] for p in info.value.problems} == {"config key topmaps.classes[0]", "config key topmaps.image"}
+
+
+def test_split_check_refuses_selection_on_the_evaluated_split():
+    config = {"topmaps": {"split": "test"},
+              "atlas": {"split": "train", "layers": ["layer4"], "class_pairs": {"finetuned": [["a", "b"]]}},
+              "patches": {}, "model": {"base": {"source": "torchvision"}}}
+    problems = vcfg.split_problems(config)
+    assert len(problems) == 1 and problems[0].startswith("config key topmaps.split:")
+    config["topmaps"]["split"] = "train"
+    assert vcfg.split_problems(config) == []
+    # atlas.split test is refused while the fine-tuned network's patches are tested on test ...
+    config["atlas"]["split"] = "test"
+    problems = vcfg.split_problems(config)
+    assert len(problems) == 1 and problems[0].startswith("config key atlas.split:")
+    # ... and allowed without the patch experiment.
+    config["patches"]["enabled"] = False
+    assert vcfg.split_problems(config) == []

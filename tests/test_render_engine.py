@@ -199,3 +199,42 @@ def test_save_png_writes_renders_and_canvases_alike(tmp_path):
         assert np.array_equal(np.asarray(png), to_uint8(img))
     with pytest.raises(ValueError, match="uint8"):
         save_png(np.zeros((5, 7, 3)), tmp_path / "float.png")
+
+
+MACO_SETTINGS = {"steps": 3, "lr": 1.0, "canvas_scale": 2.0, "crops": 3, "box": [0.4, 0.6],
+                 "center_std": 0.15, "noise": 0.01, "redirect_steps": 0}
+
+
+def test_maco_recipe_renders_on_a_larger_canvas_with_nadam():
+    from vischange.render.engine import maco_recipe
+
+    net = tiny_net()
+    recipe = maco_recipe(16, MACO_SETTINGS)
+    assert recipe["canvas"] == 32 and recipe["optimizer"] == "nadam" and recipe["lr"] == 1.0
+    mag = torch.fft.rfft2(torch.rand(4, 3, 32, 32), norm="ortho").abs().mean(0)
+    kwargs = dict(size=16, param="maco", param_kwargs={"magnitude": mag}, normalize=normalize, **recipe)
+    a = render_channels(net, "conv2", [0, 3], [0], **kwargs)
+    b = render_channels(net, "conv2", [0, 3], [0], **kwargs)
+    for ra, rb in zip(a, b):
+        assert ra["image"].shape == (3, 16, 16) and ra["steps"] == 3
+        assert torch.equal(ra["image"], rb["image"])
+    # The final objective is the channel's mean on the saved (shrunk) image.
+    net.eval()
+    means = channel_means(net, "conv2", torch.stack([r["image"] for r in a]))
+    assert a[0]["objective"] == pytest.approx(float(means[0, 0]), rel=1e-4)
+    assert a[1]["objective"] == pytest.approx(float(means[1, 3]), rel=1e-4)
+
+
+def test_render_averages_the_objective_over_crops():
+    net = tiny_net()
+    crops = []
+
+    def two_views(images, generator=None):  # crop-major: [view 1 of all, view 2 of all]
+        crops.append(images.shape[0])
+        return torch.cat([images, images.flip(-1)])
+
+    p = PixelImage(2, 16, generator=torch.Generator().manual_seed(0))
+    res = render(net, channel("conv2", [0, 1]), p, steps=1, lr=0.0, transforms=two_views, redirect_steps=0)
+    assert crops == [2] and res.objective.shape == (2,)
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        render(net, channel("conv2", 0), PixelImage(1, 16), steps=1, optimizer="sgd")

@@ -143,3 +143,37 @@ def test_objective_must_return_per_image_vector():
         bad(acts_2x3x2x2())
     with pytest.raises(KeyError, match="not captured"):
         channel("missing", 0)(acts_2x3x2x2())
+
+
+def test_direction_cossim_center_reads_only_the_centre_position():
+    torch.manual_seed(0)
+    a = torch.rand(3, 5, 4, 6)
+    v = torch.rand(3, 5)
+    obj = direction_cossim("l", v, cossim_pow=2.0, position="center")
+    value = obj({"l": a})
+    # lucid's position: (H // 2, W // 2); the value is dot x max(cos, 0.1)^n there.
+    centre = a[:, :, 2, 3]
+    dot = (centre * v).sum(1)
+    cos = (dot / (centre.norm(dim=1) * v.norm(dim=1) + 1e-6)).clamp_min(0.1)
+    assert torch.allclose(value, dot * cos**2, rtol=1e-5)
+    for y in range(4):
+        for x in range(6):
+            if (y, x) == (2, 3):
+                continue
+            b = a.clone()
+            b[:, :, y, x] = 100.0 * torch.rand(3, 5) - 50.0
+            assert torch.equal(obj({"l": b}), value)
+    b = a.clone()
+    b[:, :, 2, 3] += 1.0
+    assert not torch.equal(obj({"l": b}), value)
+    # The gradient reaches the centre only.
+    a.requires_grad_(True)
+    obj({"l": a}).sum().backward()
+    mask = torch.zeros(4, 6, dtype=torch.bool)
+    mask[2, 3] = True
+    assert torch.all(a.grad[:, :, ~mask] == 0) and a.grad[:, :, 2, 3].abs().sum() > 0
+
+
+def test_direction_cossim_rejects_unknown_position():
+    with pytest.raises(ValueError, match="center"):
+        direction_cossim("l", torch.ones(1, 3), position="corner")

@@ -125,3 +125,36 @@ def test_compose_fuses_affine_runs_like_sequential_application():
     # A different draw order/pairing would give clearly different images.
     other = Compose([scale, rot])(x, gen(10))
     assert (other - seq).abs().mean() > 5 * (fused - seq).abs().mean()
+
+
+def test_random_crops_shape_order_and_per_image_draws():
+    from vischange.render.transforms import RandomCrops
+
+    torch.manual_seed(0)
+    images = torch.rand(3, 3, 40, 40)
+    t = RandomCrops(4, 12, box=(0.25, 0.30), noise=0.01)
+    out = t(images, [gen(i) for i in range(3)])
+    assert out.shape == (12, 3, 12, 12)
+    assert torch.equal(out, t(images, [gen(i) for i in range(3)]))
+    # Crop-major; image 1's crops depend only on image 1 and its generator.
+    alone = t(images[1:2], [gen(1)])
+    torch.testing.assert_close(out[1::3], alone)
+    # No noise, no spread, the whole canvas: the antialiased resize of the image.
+    whole = RandomCrops(1, 20, box=(1.0, 1.0), center_std=0.0, noise=0.0)(images, gen(0))
+    want = torch.nn.functional.interpolate(
+        torch.nn.functional.interpolate(images, size=(40, 40), mode="bilinear", align_corners=False),
+        size=(20, 20), mode="bicubic", align_corners=False, antialias=True)
+    torch.testing.assert_close(whole, want, atol=1e-5, rtol=1e-5)
+    images.requires_grad_(True)
+    t(images, gen(0)).sum().backward()
+    assert images.grad.abs().sum() > 0
+
+
+def test_atlas_transforms_chain_matches_lucids_at_80_px():
+    from vischange.render.transforms import atlas_transforms
+
+    chain = atlas_transforms(80).transforms
+    assert chain[0].px == 16 and [t.px for t in chain[1:6]] == [4, 4, 8, 8, 8] and chain[8].px == 2
+    assert chain[6].scales.tolist() == pytest.approx([0.998**n for n in range(20, 40)])
+    assert len(chain[7].degrees) == 40 + 20 + 10 + 5 and chain[7].degrees.abs().max() == 20
+    assert atlas_transforms(48)(torch.rand(2, 3, 48, 48), gen(0)).shape == (2, 3, 48, 48)

@@ -106,6 +106,7 @@ def check_config(config: dict[str, Any]) -> dict[str, int]:
     problems.extend(_compare_problems(config, probe))
     problems.extend(_analysis_problems(config, probe))
     problems.extend(domain_problems(config))
+    problems.extend(split_problems(config))
     problems.extend(data_problems(config["data"]))
     if problems:
         raise ConfigError(problems)
@@ -344,6 +345,31 @@ def _atlas_problems(config: dict, probe, check_modules) -> list[str]:
                         problems.append(f"config key atlas.class_pairs.{net}[{i}]: {name!r} is not a class of {task} ({', '.join(names)})")
                 if len(set(pair)) != len(pair):
                     problems.append(f"config key atlas.class_pairs.{net}[{i}]: the two classes must differ")
+    return problems
+
+
+def split_problems(config: dict) -> list[str]:
+    """Selection on the split that is evaluated: a choice made by looking at the test
+    images leaks into the numbers measured on them.
+
+    * ``topmaps.split: test``: the class maps would be selected on the images the
+      detector built from them is evaluated on (its threshold comes from val, its
+      accuracy from test).
+    * ``atlas.split: test`` while the fine-tuned network's patch experiment runs: its
+      pair atlases, whose cells the patches are rendered from, would be built from the
+      fine-tuning task's test images that the patches are then pasted onto and counted
+      on. (The base network's patches are tested on the base task's own test split.)
+    """
+    problems: list[str] = []
+    top = config.get("topmaps") or {}
+    if top.get("split", "train") == "test":
+        problems.append("config key topmaps.split: 'test' selects the class maps on the test images their "
+                        "detector is evaluated on; use train (or val)")
+    atlas = config.get("atlas") or {}
+    if atlas.get("split", "train") == "test" and patch_pairs(config)["finetuned"]:
+        problems.append("config key atlas.split: 'test' builds the pair atlases, whose cells the patches are "
+                        "rendered from, on the test images the patches are evaluated on; use train (or val), "
+                        "or set patches.enabled: false")
     return problems
 
 

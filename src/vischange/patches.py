@@ -292,7 +292,8 @@ def render_stage(
 
     pair: (a, b) of the pair atlas; source, target: class names (one of
     :func:`pair_directions`). settings: the config's ``patches`` section;
-    icon_settings: ``atlas.icons`` (lr, param, cossim_pow, redirect_steps, batch_size).
+    icon_settings: ``atlas.icons`` (lr, param, cossim_pow, redirect_steps, batch_size,
+    objective, transforms).
     manifest: the training images whose colour statistics the parameterization uses,
     as for the atlas icons. Writes one PNG per candidate (``{patch}.png``, render_size
     pixels square) and a table: patch, row, col, attribution_difference, score, count,
@@ -327,6 +328,7 @@ def render_stage(
             size=size, steps=settings["steps"], lr=icon_settings["lr"], param=icon_settings["param"],
             cossim_pow=icon_settings["cossim_pow"], redirect_steps=icon_settings["redirect_steps"],
             batch_size=icon_settings["batch_size"], device=device, normalize=normalize, param_kwargs=param_kwargs,
+            objective=icon_settings["objective"], transforms=icon_settings["transforms"],
         )
         for i, item in enumerate(chosen.itertuples()):
             save_png(pictures[i], out_dir / f"{patch_id(item.row, item.col)}.png")

@@ -34,7 +34,7 @@ from .activations import image_activations, manifest_activations, manifest_loade
 from .class_maps import class_sums, draw_sums, select_images, shown_classes, sums_table
 from .datasets import read_classes, read_manifest
 from .metrics import one_vs_rest_table
-from .render import param_arguments, render_channels, save_png, upscale_render
+from .render import engine_arguments, render_channels, save_png, upscale_render
 from .runtime import derive_seed, write_csv, write_npz
 
 log = logging.getLogger(__name__)
@@ -218,12 +218,10 @@ def render_top_maps(
     maps = [int(m) for m in chosen["map"]]
     engine_seed = int(render_settings["seeds"][0])
     if maps:
-        param_kwargs = param_arguments(render_settings["param"], train_manifest, render_settings["size"], seed)
         engine = render_channels(
-            model, layer, maps, [engine_seed], size=render_settings["size"], steps=render_settings["steps"],
-            lr=render_settings["lr"], param=render_settings["param"], param_kwargs=param_kwargs,
-            batch_size=render_settings.get("batch_size"), redirect_steps=render_settings["redirect_steps"],
-            device=device, normalize=normalize, progress=True,
+            model, layer, maps, [engine_seed], size=render_settings["size"], param=render_settings["param"],
+            **engine_arguments(render_settings, train_manifest, seed),
+            batch_size=render_settings.get("batch_size"), device=device, normalize=normalize, progress=True,
         )
     for item, result in zip(chosen.to_dict("records"), engine if maps else []):
         generator = torch.Generator().manual_seed(derive_seed(seed, "upscale", layer, int(item["map"])))

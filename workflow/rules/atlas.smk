@@ -17,7 +17,7 @@ rule atlas_collect:
         layer=_ATLAS_LAYER,
     params:
         # Only what collection uses, so that changing the layout does not recollect.
-        atlas={k: ATLAS[k] for k in ("max_images", "batch_size")},
+        atlas={k: ATLAS[k] for k in ("max_images", "batch_size", "moment_positions")},
         data=config["data"],
         seed=config["seed"],
         device=config["device"],

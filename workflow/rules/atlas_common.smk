@@ -43,6 +43,7 @@ def atlas_tables(layer):
         for d in atlas_net_dirs(net, layer)
         for name in ("layout.csv", "cells.csv", "layout.json")
     ]
+    out += [f"{A}/{net}/{layer}/whitening.json" for net in NETS]
     return out + [f"{A}/compare/{layer}/{name}" for name in ("layout.csv", "cells.csv", "layout.json")]
 
 

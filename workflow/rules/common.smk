@@ -35,6 +35,9 @@ CHUNKS = {
     layer: vcfg.chunks(CHANNELS[layer], config["render"]["chunk_size"]) for layer in LAYERS
 }
 SPLITS = ["train", "val", "test"]
+# The render section as render jobs see it: MACO's own settings only when param is maco,
+# so that editing them does not rerun Fourier renders.
+RENDER = {k: v for k, v in config["render"].items() if k != "maco" or config["render"]["param"] == "maco"}
 
 
 wildcard_constraints:

@@ -18,7 +18,7 @@ for _layer in LAYERS:
             params:
                 layer=_layer,
                 channels=_channels,
-                render=config["render"],
+                render=RENDER,
                 seed=config["seed"],
                 device=config["device"],
             threads: 4

@@ -50,7 +50,7 @@ rule topmaps_render:
         images=directory(f"{R}/topmaps/{{net}}/renders"),
     params:
         topmaps=_TOP,
-        render=config["render"],
+        render=RENDER,
         seed=config["seed"],
         device=config["device"],
     threads: 4

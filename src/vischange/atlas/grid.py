@@ -5,7 +5,7 @@ percentiles (:func:`normalize_layout`); the square is cut into an n x n grid
 (:func:`assign_cells`: every sample lands in exactly one cell, row 0 at the top);
 each cell with at least ``min_count`` samples gets the mean activation, the mean
 attribution and its top classes (:func:`cell_table`). Icons are rendered against the
-cell's mean activation after whitening (:func:`whitening_matrix`, :func:`whiten_directions`).
+cell's mean activation after whitening (:func:`whitening_estimate`, :func:`whiten_directions`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ __all__ = [
     "assign_cells",
     "cell_table",
     "whitening_matrix",
+    "whitening_estimate",
     "whiten_directions",
     "second_moment",
 ]
@@ -156,29 +157,81 @@ def second_moment(acts: np.ndarray, center: bool) -> np.ndarray:
     return x.T @ x / len(x)
 
 
-def whitening_matrix(acts: np.ndarray, *, center: bool = False, ridge: float = 1e-3) -> np.ndarray:
-    """Symmetric (ZCA) whitening matrix ``W = (S + r I)^(-1/2)`` of a set of activations.
+def whitening_estimate(
+    acts: np.ndarray, *, center: bool = False, method: str = "ledoit_wolf", ridge: float = 1e-3
+) -> tuple[np.ndarray, dict]:
+    """Symmetric (ZCA) whitening matrix ``W = S_hat^(-1/2)`` and how well ``S_hat`` is known.
+
+    ``S_hat`` estimates the covariance (``center=True``) or the second moment about zero
+    (``center=False``, what lucid's atlas uses: icons render directions, which have no
+    offset, and the uncentred moment also discounts the direction every ReLU activation
+    shares, their mean) of the activations:
+
+    * ``method="ledoit_wolf"``: Ledoit and Wolf's shrinkage (scikit-learn's
+      ``ledoit_wolf``), ``S_hat = (1 - d) S + d (tr S / C) I`` with the shrinkage ``d``
+      chosen from the data to minimize the expected squared error. With few samples per
+      dimension the sample moment's small eigenvalues are far too small, and inverting
+      them blows up noise directions; ``d`` grows exactly when that happens.
+    * ``method="ridge"``: ``S_hat = S + r I`` with the fixed ``r = ridge * tr S / C``.
 
     Args:
         acts: (N, C) activation vectors.
-        center: ``S`` is the covariance (True) or the second moment about zero (False,
-            what lucid's atlas uses: icons render directions, which have no offset, and
-            the uncentred moment also discounts the direction every ReLU activation shares,
-            their mean).
-        ridge: ``r = ridge * mean eigenvalue of S``; keeps channels that never fire (zero
-            variance) from blowing up. 0 gives the exact inverse square root (then S must
-            be full rank).
+        center: covariance (True) or second moment about zero (False).
+        method: ``"ledoit_wolf"`` or ``"ridge"``.
+        ridge: the ridge fraction (``method="ridge"`` only); 0 gives the exact inverse
+            square root (then ``S`` must be full rank).
 
     Returns:
-        (C, C) float64 ``W``: ``W @ x`` for each (centred, if ``center``) sample has
-        identity covariance / second moment when ``ridge`` is 0.
+        ``(W, stats)``: (C, C) float64 ``W``, and ``{"method", "samples", "dimensions",
+        "samples_per_dimension", "shrinkage" (d, or the ridge as a fraction of tr S / C),
+        "condition_number" (of S_hat), "sample_condition_number" (of S; None when
+        singular, as it is with fewer samples than dimensions)}``.
     """
-    s = second_moment(acts, center)
-    evals, evecs = np.linalg.eigh(s)
-    evals = np.clip(evals, 0.0, None) + ridge * max(float(evals.mean()), 0.0)
+    x = np.asarray(acts, dtype=np.float64)
+    if x.ndim != 2 or len(x) < 1:
+        raise ValueError(f"need (N, C) samples, got shape {x.shape}")
+    s = second_moment(x, center)
+    c = s.shape[0]
+    mu = max(float(np.trace(s)) / c, 0.0)
+    if method == "ledoit_wolf":
+        from sklearn.covariance import ledoit_wolf
+
+        shrunk, shrinkage = ledoit_wolf(x - x.mean(axis=0) if center else x, assume_centered=True)
+        shrunk = np.asarray(shrunk, dtype=np.float64)
+        shrinkage = float(shrinkage)
+    elif method == "ridge":
+        shrunk = s + ridge * mu * np.eye(c)
+        shrinkage = float(ridge)
+    else:
+        raise ValueError(f"whitening method must be 'ledoit_wolf' or 'ridge', got {method!r}")
+    evals, evecs = np.linalg.eigh(shrunk)
+    evals = np.clip(evals, 0.0, None)
     if evals.min() <= 0:
-        raise ValueError("activation covariance is singular; use ridge > 0")
-    return (evecs / np.sqrt(evals)) @ evecs.T
+        raise ValueError("activation second moment is singular; use shrinkage (ledoit_wolf) or ridge > 0")
+    raw = np.clip(np.linalg.eigvalsh(s), 0.0, None)
+    stats = {
+        "method": method,
+        "centered": bool(center),
+        "samples": int(len(x)),
+        "dimensions": int(c),
+        "samples_per_dimension": float(len(x) / c),
+        "shrinkage": shrinkage,
+        "condition_number": float(evals.max() / evals.min()),
+        "sample_condition_number": float(raw.max() / raw.min()) if raw.min() > 1e-12 * raw.max() else None,
+    }
+    return (evecs / np.sqrt(evals)) @ evecs.T, stats
+
+
+def whitening_matrix(
+    acts: np.ndarray, *, center: bool = False, ridge: float = 1e-3, method: str = "ridge"
+) -> np.ndarray:
+    """The (C, C) whitening matrix of :func:`whitening_estimate`, without its statistics.
+
+    With ``method="ridge"`` (the default here, for the old behaviour) and ``ridge=0``,
+    ``W @ x`` for each (centred, if ``center``) sample has identity covariance / second
+    moment exactly.
+    """
+    return whitening_estimate(acts, center=center, method=method, ridge=ridge)[0]
 
 
 def whiten_directions(directions: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -192,7 +245,7 @@ def whiten_directions(directions: np.ndarray, w: np.ndarray) -> np.ndarray:
 
     Args:
         directions: (M, C) mean activations.
-        w: (C, C) from :func:`whitening_matrix`.
+        w: (C, C) from :func:`whitening_estimate`.
 
     Returns:
         (M, C) float32, each row of unit length (zero rows stay zero).

@@ -78,11 +78,14 @@ def collect_stage(
             yield images_, range(start, start + len(images_))
             start += len(images_)
 
-    out = _collect.collect(model, layer, batches(), len(picks), derive_seed(seed, "atlas-positions"), device)
+    out = _collect.collect(model, layer, batches(), len(picks), derive_seed(seed, "atlas-positions"), device,
+                           moment_positions=settings.get("moment_positions", 0))
     labels = frame["label"].to_numpy()[picks]
+    extra = {"moment_acts": out["moment_acts"]} if "moment_acts" in out else {}
     write_npz(
         out_npz,
         dict(
+            **extra,
             acts=out["acts"],
             attributions=out["attributions"],
             positions=out["positions"],
@@ -193,11 +196,27 @@ def _class_index(names: Sequence[str], name: str, key: str) -> int:
                          f"e.g. {', '.join(list(names)[:5])})") from None
 
 
+def _whitening_with_stats(col_data: dict, settings: dict) -> tuple[np.ndarray, dict]:
+    """The network's whitening matrix (uncentred second moment, estimated from the
+    activations at ``atlas.moment_positions`` positions per image when collected, else
+    from the layout's one vector per image) and its statistics; the identity when
+    whitening is off."""
+    icon = settings["icons"]
+    if not icon["whiten"]:
+        c = col_data["acts"].shape[1]
+        return np.eye(c), {"method": "none", "dimensions": int(c)}
+    samples = col_data.get("moment_acts")
+    source = "moment_positions" if samples is not None and len(samples) else "layout_samples"
+    if source == "layout_samples":
+        samples = col_data["acts"]
+    w, stats = grid.whitening_estimate(samples, center=False, method=icon.get("whiten_method", "ridge"),
+                                       ridge=icon["whiten_ridge"])
+    return w, {"samples_from": source, **stats}
+
+
 def _whitening(col_data: dict, settings: dict) -> np.ndarray:
-    """The network's whitening matrix (uncentred second moment), or the identity."""
-    if not settings["icons"]["whiten"]:
-        return np.eye(col_data["acts"].shape[1])
-    return grid.whitening_matrix(col_data["acts"], center=False, ridge=settings["icons"]["whiten_ridge"])
+    """The network's whitening matrix (see :func:`_whitening_with_stats`)."""
+    return _whitening_with_stats(col_data, settings)[0]
 
 
 def _load_collection(npz: str | Path, dataset_classes: str | Path) -> dict:
@@ -236,7 +255,8 @@ def net_layouts(data: dict, *, net: str, settings: dict, seed: int, out_dir: str
         "pca": settings["layout"]["pca"],
         "clip_percentiles": list(settings["layout"]["clip_percentiles"]),
         "min_count": settings["min_count"],
-        "whitening": "second moment of all collected activations of this network" if settings["icons"]["whiten"] else "none",
+        "whitening": (f"second moment of this network's activations ({settings['icons'].get('whiten_method', 'ridge')}; "
+                      "samples and condition number in whitening.json") if settings["icons"]["whiten"] else "none",
     }
     everyone = np.arange(n_all)
     xy = layout.umap_layout(data["acts"], **_umap_kwargs(settings, seed, "main"))
@@ -393,7 +413,10 @@ def layout_stage(
         todos[net].append(todo)
     for net, parts in todos.items():
         todo = _concat_todo(parts, nets[net]["acts"].shape[1])
-        write_npz(out_directions[net], {"whitening": _whitening(nets[net], settings).astype(np.float32), **todo})
+        w, stats = _whitening_with_stats(nets[net], settings)
+        write_json(atlas_root / net / layer / "whitening.json", {"network": net, "layer": layer, **stats})
+        log.info("%s %s whitening: %s", net, layer, stats)
+        write_npz(out_directions[net], {"whitening": w.astype(np.float32), **todo})
         log.info("%s %s: %d icons to render", net, layer, len(todo["atlas"]))
 
 
@@ -434,6 +457,7 @@ def icons_stage(
             size=settings["size"], steps=settings["steps"], lr=settings["lr"], param=settings["param"],
             cossim_pow=settings["cossim_pow"], redirect_steps=settings["redirect_steps"],
             batch_size=settings["batch_size"], device=device, normalize=normalize, param_kwargs=param_kwargs,
+            objective=settings["objective"], transforms=settings["transforms"],
         )
         for i, (atlas_id, r, c) in enumerate(zip(todo["atlas"], todo["row"], todo["col"])):
             name = icon_file(str(atlas_id), int(r), int(c))

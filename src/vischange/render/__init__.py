@@ -14,7 +14,7 @@ Stages reach the engine through the names exported here; :mod:`.chunk` and
 """
 
 from .directions import render_directions, whitened_direction_cossim
-from .engine import RenderResult, auto_batch_size, pair_seed, render, render_channels
+from .engine import OPTIMIZERS, RenderResult, auto_batch_size, engine_arguments, maco_recipe, pair_seed, render, render_channels
 from .hooks import IN_SUFFIX, LOGITS, PRE_SUFFIX, Capture, capture, redirected_relu
 from .objectives import (
     Objective,
@@ -44,14 +44,17 @@ from .transforms import (
     Jitter,
     Pad,
     RandomRotate,
+    RandomCrops,
     RandomScale,
     Resize,
+    atlas_transforms,
     standard_transforms,
 )
 from .upscale import upscale_render, upscale_sizes
 
 __all__ = [
     "RenderResult", "render", "render_channels", "pair_seed", "auto_batch_size",
+    "engine_arguments", "maco_recipe", "OPTIMIZERS",
     "render_directions", "whitened_direction_cossim", "upscale_render", "upscale_sizes",
     "to_uint8", "save_png", "dataset_images", "param_arguments",
     "Capture", "capture", "redirected_relu", "LOGITS", "PRE_SUFFIX", "IN_SUFFIX",
@@ -60,4 +63,5 @@ __all__ = [
     "PARAM_NAMES", "FourierImage", "PixelImage", "MagnitudeConstrainedImage",
     "color_matrix_from_images", "mean_magnitude_spectrum", "make_param",
     "Pad", "Jitter", "RandomScale", "RandomRotate", "Resize", "Compose", "standard_transforms",
+    "RandomCrops", "atlas_transforms",
 ]

@@ -16,8 +16,7 @@ import torch
 from .. import models
 from ..activations import image_activations
 from ..runtime import write_csv
-from .engine import render_channels
-from .param import param_arguments
+from .engine import engine_arguments, render_channels
 from .png import save_png
 
 log = logging.getLogger(__name__)
@@ -65,19 +64,15 @@ def render_chunk(
     among this chunk's renders), seconds (wall time per render: a batch's time / its size).
     """
     model, normalize, meta = models.load_network(model_path, device)
-    param_kwargs = param_arguments(settings["param"], dataset_manifest, settings["size"], seed)
     results = render_channels(
         model,
         layer,
         list(channels),
         list(settings["seeds"]),
         size=settings["size"],
-        steps=settings["steps"],
-        lr=settings["lr"],
         param=settings["param"],
-        param_kwargs=param_kwargs,
+        **engine_arguments(settings, dataset_manifest, seed),
         batch_size=settings.get("batch_size"),
-        redirect_steps=settings["redirect_steps"],
         device=device,
         normalize=normalize,
         progress=True,

@@ -20,10 +20,12 @@ from tqdm.auto import tqdm
 from ._rng import GeneratorArg
 from .hooks import capture, redirected_relu
 from .objectives import Objective, channel
-from .param import make_param
-from .transforms import standard_transforms
+from .param import make_param, param_arguments
+from .transforms import RandomCrops, standard_transforms
 
-__all__ = ["RenderResult", "render", "render_channels", "pair_seed", "auto_batch_size"]
+__all__ = ["RenderResult", "render", "render_channels", "pair_seed", "auto_batch_size", "maco_recipe", "engine_arguments", "OPTIMIZERS"]
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam}
 
 ImageFn = Callable[..., Tensor]
 
@@ -105,13 +107,19 @@ def render(
     progress: bool = False,
     normalize: Optional[Callable[[Tensor], Tensor]] = None,
     compile: bool = False,
+    optimizer: str = "adam",
+    output_size: Optional[int] = None,
 ) -> RenderResult:
     """Optimize a parameterized image batch to maximize ``objective``.
 
     Each step: ``images = param()`` (N, 3, H, W) in [0, 1]; ``x =
     transforms(images, generator)``; ``x = normalize(x)``; forward through
     ``model`` (stopped after the deepest layer the objective needs); loss
-    ``-objective(acts).sum()``; one Adam step on ``param``'s parameters only.
+    ``-objective(acts).sum()``; one Adam (or NAdam) step on ``param``'s
+    parameters only.  When ``transforms`` returns ``k * N`` images (several
+    crops per image, crop-major as :class:`~vischange.render.transforms.RandomCrops`
+    orders them), the objective is evaluated on each of the k groups of N and
+    averaged, so each image's value is the mean over its crops.
     The redirected ReLU gradient is active for the first ``redirect_steps``
     steps.  The model is put in eval mode with gradients off for its
     parameters during the call; both are restored afterwards.  ``model`` and
@@ -136,6 +144,10 @@ def render(
         normalize: applied to images in [0, 1] before the model (e.g.
             ImageNet mean/std standardization).
         compile: use ``torch.compile`` for the model.
+        optimizer: ``"adam"`` or ``"nadam"`` (MACO's).
+        output_size: resize the final images to this side (antialiased
+            bilinear) before the final evaluation and return; for
+            parameterizations optimized on a larger canvas (MACO).
 
     Returns:
         :class:`RenderResult`.
@@ -148,22 +160,29 @@ def render(
     params = [p for p in param.parameters() if p.requires_grad]
     if not params:
         raise ValueError("param has no trainable parameters")
-    opt = torch.optim.Adam(params, lr=lr)
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
+    opt = OPTIMIZERS[optimizer](params, lr=lr)
 
-    def evaluate(cap, images: Tensor) -> Tensor:
+    def evaluate(cap, images: Tensor, n: Optional[int] = None) -> Tensor:
+        n = images.shape[0] if n is None else n
+        if images.shape[0] % n:
+            raise ValueError(f"transforms returned {images.shape[0]} images for a batch of {n}")
         x = normalize(images) if normalize is not None else images
         if cuda:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
             acts = cap(x)
         acts = {k: v.float() for k, v in acts.items()}
-        value = objective(acts)
-        if value.shape != (images.shape[0],):
-            raise ValueError(
-                f"objective {objective.name} returned shape {tuple(value.shape)} "
-                f"for {images.shape[0]} images"
-            )
-        return value
+        values = []
+        for j in range(images.shape[0] // n):  # one group of n per crop (usually one)
+            value = objective({k: v[j * n : (j + 1) * n] for k, v in acts.items()})
+            if value.shape != (n,):
+                raise ValueError(
+                    f"objective {objective.name} returned shape {tuple(value.shape)} for {n} images"
+                )
+            values.append(value)
+        return values[0] if len(values) == 1 else torch.stack(values).mean(dim=0)
 
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
@@ -183,7 +202,7 @@ def render(
             opt.zero_grad(set_to_none=True)
             images = param()
             x = transforms(images, generator) if transforms is not None else images
-            value = evaluate(cap, x)
+            value = evaluate(cap, x, images.shape[0])
             (-value.sum()).backward()
             opt.step()
             if progress and (step % 10 == 0 or step == steps - 1):
@@ -191,10 +210,52 @@ def render(
         redirect.close()
         with torch.no_grad():
             images = param()
+            if output_size is not None and tuple(images.shape[-2:]) != (output_size, output_size):
+                images = torch.nn.functional.interpolate(
+                    images, size=(output_size, output_size), mode="bilinear", align_corners=False, antialias=True
+                ).clamp(0, 1)
             value = evaluate(cap, images)
         images = images.detach().float().cpu()
         value = value.detach().float().cpu()
     return RenderResult(images=images, objective=value, steps=steps, seconds=time.perf_counter() - start)
+
+
+def maco_recipe(size: int, settings: dict) -> dict:
+    """Engine arguments of MACO as its authors render it (their library, Horama:
+    ``maco_fv.maco`` and ``common.optimization_step``).
+
+    What is matched: NAdam at learning rate 1.0 (``lr``) for about 1,000 steps
+    (``steps``) on the phase of a canvas larger than the network's input (Horama:
+    1280 px for 224, ``canvas_scale`` = 1280/224); every step, ``crops`` random
+    crops of the canvas (side ``box`` of the canvas, centre 0.5 + 0.15 z) are
+    resized to the render size and given Gaussian and uniform noise (see
+    :class:`~vischange.render.transforms.RandomCrops`); the objective is
+    averaged over the crops; no redirected ReLU (``redirect_steps``: 0).  What
+    differs: the saved render is the whole canvas shrunk to ``size`` (Horama
+    returns the canvas at full size), so the file is the same size as the other
+    parameterizations' and the final objective is measured on it.
+
+    Args:
+        size: render side in pixels (what the network sees per crop).
+        settings: the config's ``render.maco`` section (steps, lr, canvas_scale,
+            crops, box, center_std, noise, redirect_steps).
+
+    Returns:
+        keyword arguments for :func:`render_channels`: steps, lr, optimizer,
+        transforms, canvas, redirect_steps.
+    """
+    canvas = max(int(size), int(round(size * float(settings["canvas_scale"]))))
+    return {
+        "steps": int(settings["steps"]),
+        "lr": float(settings["lr"]),
+        "optimizer": "nadam",
+        "transforms": RandomCrops(
+            int(settings["crops"]), int(size), box=tuple(settings["box"]),
+            center_std=float(settings["center_std"]), noise=float(settings["noise"]),
+        ),
+        "canvas": canvas,
+        "redirect_steps": int(settings["redirect_steps"]),
+    }
 
 
 def pair_seed(seed: int, channel_index: int, stream: int) -> int:
@@ -255,6 +316,8 @@ def render_channels(
     normalize: Optional[Callable[[Tensor], Tensor]] = None,
     progress: bool = False,
     compile: bool = False,
+    optimizer: str = "adam",
+    canvas: Optional[int] = None,
 ) -> List[Dict]:
     """Render the channel objective for every (channel, seed) pair.
 
@@ -280,6 +343,10 @@ def render_channels(
         transforms: ``"standard"`` (:func:`standard_transforms` of ``size``),
             None, or a callable ``t(images, generator)``.
         batch_size: pairs per batch.
+        optimizer: as in :func:`render`.
+        canvas: side of the optimized image when larger than ``size`` (MACO's
+            canvas, see :func:`maco_recipe`); the returned images are shrunk to
+            ``size``.  ``param_kwargs`` must then fit the canvas.
 
     Returns:
         One dict per pair, in pair order: ``{"channel": int, "seed": int,
@@ -297,12 +364,13 @@ def render_channels(
     device = torch.device(device) if device is not None else _model_device(model)
 
     def run(batch: Sequence[tuple], n_steps: int, show: bool) -> RenderResult:
-        p = make_param(param, len(batch), size, generator=_generators(batch, 0), **param_kwargs)
+        p = make_param(param, len(batch), canvas or size, generator=_generators(batch, 0), **param_kwargs)
         obj = channel(layer, [c for c, _ in batch])
         return render(
             model, obj, p, steps=n_steps, lr=lr, transforms=tf,
             redirect_steps=redirect_steps, generator=_generators(batch, 1),
             device=device, progress=show, normalize=normalize, compile=compile,
+            optimizer=optimizer, output_size=size if canvas else None,
         )
 
     if batch_size is None:
@@ -330,3 +398,18 @@ def render_channels(
                 }
             )
     return out
+
+
+def engine_arguments(settings: dict, manifest: str | Path | None, seed: int) -> dict:
+    """Keyword arguments of :func:`render_channels` for the config's ``render`` section:
+    the shared steps, lr, redirect_steps and lucid's transforms, or, for ``param: maco``,
+    MACO's own recipe from ``render.maco`` (:func:`~vischange.render.engine.maco_recipe`),
+    with the parameterization's dataset arguments at the canvas size."""
+    if settings["param"] == "maco":
+        kwargs = maco_recipe(settings["size"], settings["maco"])
+        side = kwargs["canvas"]
+    else:
+        kwargs = {"steps": settings["steps"], "lr": settings["lr"], "redirect_steps": settings["redirect_steps"]}
+        side = settings["size"]
+    kwargs["param_kwargs"] = param_arguments(settings["param"], manifest, side, seed)
+    return kwargs

@@ -247,25 +247,49 @@ def direction(layer: str, vectors: Tensor) -> Objective:
     return Objective(fn, {layer}, f"direction({layer})")
 
 
-def direction_cossim(layer: str, vectors: Tensor, cossim_pow: float = 2.0) -> Objective:
-    """Activation-atlas objective: ``dot * max(cos, 0.1) ** cossim_pow``, mean over space.
+def at_position(t: Tensor, position: str, what: str) -> Tensor:
+    """(N, C, H, W) -> (N, C) at the centre position (H // 2, W // 2) for
+    ``position="center"``; unchanged for ``"mean"`` (reduced later) or for (N, C)."""
+    if position == "mean" or t.dim() == 2:
+        return t
+    if position != "center":
+        raise ValueError(f"{what}: position must be 'center' or 'mean', got {position!r}")
+    if t.dim() != 4:
+        raise ValueError(f"{what}: needs (N, C, H, W) activations, got {tuple(t.shape)}")
+    return t[:, :, t.shape[2] // 2, t.shape[3] // 2]
 
-    At every spatial position, ``dot`` is the dot product of the activation
-    vector with the direction and ``cos`` their cosine similarity.  The
-    cosine factor rewards pointing *along* the direction rather than merely
-    being large; clamping it at 0.1 (as lucid does) keeps a gradient when
-    the activation starts out pointing away from the direction.  (lucid uses
-    the channel-mean instead of the sum for ``dot`` and assumes unit-norm
-    directions; here ``cos`` is the true cosine.)
+
+def direction_cossim(layer: str, vectors: Tensor, cossim_pow: float = 2.0, position: str = "mean") -> Objective:
+    """Activation-atlas objective: ``dot * max(cos, 0.1) ** cossim_pow``.
+
+    ``dot`` is the dot product of the activation vector with the direction
+    and ``cos`` their cosine similarity, both at the centre position
+    (``position="center"``, lucid's choice) or at every position, averaged over
+    space (``"mean"``).  The cosine factor rewards pointing *along* the
+    direction rather than merely being large; clamping it at 0.1 (as lucid
+    does) keeps a gradient when the activation starts out pointing away.
+
+    What lucid does (``recipes/activation_atlas/render.py``,
+    ``direction_neuron_cossim_S``): it reads only the centre neuron
+    ``layer[n, H // 2, W // 2]``; its ``dot`` is the channel *mean* of
+    ``acts * vec`` (the dot product divided by C) and its "cosine" is that
+    mean divided by ``|acts|`` alone, i.e. ``cos * |vec| / C``: not a true
+    cosine (it ignores the direction's length and carries the 1/C).  Here
+    ``dot`` is the plain dot product and ``cos`` the true cosine, so the
+    clamp at 0.1 means the same thing for every layer width and direction
+    length.
 
     Args:
         layer: layer key.
         vectors: (1, C) or (C,) shared direction, or (N, C) one per image.
         cossim_pow: exponent of the cosine factor.
+        position: ``"center"`` or ``"mean"``.
     """
+    if position not in ("center", "mean"):
+        raise ValueError(f"position must be 'center' or 'mean', got {position!r}")
 
     def fn(acts: Acts) -> Tensor:
-        a = _get(acts, layer)
+        a = at_position(_get(acts, layer), position, "direction_cossim")
         v = _vectors(vectors, a.shape[0], a.shape[1], a)
         dot = _dot_map(a, v)
         norms = torch.linalg.vector_norm(a, dim=1) * torch.linalg.vector_norm(v, dim=1).view(
@@ -274,7 +298,7 @@ def direction_cossim(layer: str, vectors: Tensor, cossim_pow: float = 2.0) -> Ob
         cos = (dot / (norms + 1e-6)).clamp_min(0.1)
         return _mean_space(dot * cos.pow(cossim_pow))
 
-    return Objective(fn, {layer}, f"direction_cossim({layer}, pow={cossim_pow:g})")
+    return Objective(fn, {layer}, f"direction_cossim({layer}, pow={cossim_pow:g}, {position})")
 
 
 def diversity(layer: str) -> Objective:

@@ -272,8 +272,19 @@ class MagnitudeConstrainedImage(nn.Module):
     symmetrized there, so ``|rfft2(x)|`` equals ``M`` exactly (see
     :meth:`raw_spatial`) instead of being silently altered by ``irfft2``.
 
-    Fel et al. optimize the phase with a large step (learning rate ~1);
-    with Adam at lr 0.05 the phase moves slowly.
+    Like the authors' reference code (Horama, ``maco_fv.maco_preconditioner``),
+    the trainable phase is itself standardized (zero mean, unit variance per
+    image, over (C, H, W//2+1)) before it enters the spectrum
+    (``standardize_phase=True``), so the optimizer's step size acts on a
+    phase of fixed spread; the spectrum is then built, inverted, standardized
+    in space, colour-mixed and passed through a sigmoid, as there.  The
+    differences from Horama: the magnitude comes from the studied dataset
+    (not a downloaded ImageNet spectrum), the colour matrix too, the output is
+    in [0, 1] (Horama scales the sigmoid to (-2.5, 2.5), the network's input
+    range), and the Hermitian columns are made consistent (Horama leaves that
+    to ``irfft2``).  The optimizer, crops and noise of their recipe live in
+    :func:`vischange.render.engine.maco_recipe`: NAdam at learning rate 1.0
+    on a canvas larger than the network's input.
 
     Args:
         n: batch size N.
@@ -283,6 +294,8 @@ class MagnitudeConstrainedImage(nn.Module):
         color_matrix: (3, 3) colour correlation square root applied after
             standardization; identity if None.
         generator: CPU generator(s); the initial phase is standard normal.
+        standardize_phase: standardize the phase before use (the authors'
+            recipe); False uses the raw phase.
 
     ``forward()`` returns (N, 3, H, W) float in [0, 1].
     """
@@ -294,9 +307,11 @@ class MagnitudeConstrainedImage(nn.Module):
         magnitude: Tensor,
         color_matrix: Optional[Tensor] = None,
         generator: GeneratorArg = None,
+        standardize_phase: bool = True,
     ) -> None:
         super().__init__()
         self.n = int(n)
+        self.standardize_phase = bool(standardize_phase)
         self.height, self.width = _as_hw(size)
         h, w = self.height, self.width
         magnitude = torch.as_tensor(magnitude, dtype=torch.float32).detach().cpu()
@@ -316,8 +331,15 @@ class MagnitudeConstrainedImage(nn.Module):
         self.phase = nn.Parameter(randn_per_image(generator, self.n, (3, h, w // 2 + 1)))
 
     def _consistent_phase(self) -> Tensor:
-        antisym = 0.5 * (self.phase - self.phase[:, :, self._rows, :])
-        return torch.where(self._mask, antisym, self.phase)
+        phase = self.phase
+        if self.standardize_phase:
+            mean = phase.mean(dim=(1, 2, 3), keepdim=True)
+            std = phase.std(dim=(1, 2, 3), keepdim=True)
+            phase = (phase - mean) / (std + 1e-4)
+        # Made Hermitian-consistent after standardizing, so the shift by the mean
+        # cannot break phi(-ky) = -phi(ky).
+        antisym = 0.5 * (phase - phase[:, :, self._rows, :])
+        return torch.where(self._mask, antisym, phase)
 
     def raw_spatial(self) -> Tensor:
         """Image before standardization: (N, 3, H, W); ``|rfft2(., norm="ortho")|`` of

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._rng import GeneratorArg, randint_per_image
+from ._rng import GeneratorArg, draw_per_image, randint_per_image
 
 __all__ = [
     "Transform",
@@ -32,7 +32,9 @@ __all__ = [
     "RandomRotate",
     "Resize",
     "Compose",
+    "RandomCrops",
     "standard_transforms",
+    "atlas_transforms",
 ]
 
 Transform = Callable[..., Tensor]
@@ -290,3 +292,133 @@ def standard_transforms(size: Union[int, Tuple[int, int]]) -> Compose:
             Resize(hw),
         ]
     )
+
+
+def atlas_transforms(size: Union[int, Tuple[int, int]]) -> Compose:
+    """lucid's activation-atlas icon chain (``lucid/recipes/activation_atlas/render.py``,
+    ``render_icons``, commented "holy mother of transforms"), scaled to the icon size.
+
+    Pad 16 (constant 0.5), jitter 4, 4, 8, 8, 8, random scale from
+    ``0.998 ** n`` for n = 20..39 (0.961 down to 0.925: a slow shrink), random
+    rotation from ``range(-20, 20) + range(-10, 10) + range(-5, 5) + 5 x [0]``
+    degrees (so small angles weigh more), jitter 2, and back to ``size``.  Pixel
+    amounts are lucid's at its default icon size of 80 px, multiplied by
+    min(H, W)/80 and rounded (at least 1 px).  lucid ends with a centre
+    ``crop_or_pad_to(size)``; here a bilinear :class:`Resize` to ``size`` does
+    that job, so the network sees the same field of view at every icon size
+    (the jitters remove 34 px at 80 px, which a centre crop would leave as an
+    uncropped border of 0.5 gray).
+
+    Args:
+        size: the icon's side, int or (H, W).
+    """
+    hw = (int(size), int(size)) if isinstance(size, int) else tuple(int(s) for s in size)
+    factor = min(hw) / 80.0
+
+    def px(v: float) -> int:
+        return max(1, int(round(v * factor)))
+
+    scales = [0.998 ** n for n in range(20, 40)]
+    degrees = list(range(-20, 20)) + list(range(-10, 10)) + list(range(-5, 5)) + [0] * 5
+    return Compose(
+        [
+            Pad(px(16), mode="constant", value=0.5),
+            Jitter(px(4)),
+            Jitter(px(4)),
+            Jitter(px(8)),
+            Jitter(px(8)),
+            Jitter(px(8)),
+            RandomScale(scales),
+            RandomRotate(degrees),
+            Jitter(px(2)),
+            Resize(hw),
+        ]
+    )
+
+
+class RandomCrops:
+    """MACO's robustness: several random square crops of a large canvas per step.
+
+    Matches the recipe of the MACO authors' library (Horama,
+    ``common.optimization_step``): for each image, ``n_crops`` boxes are drawn,
+    each centred at ``0.5 + 0.15 z`` (z standard normal, per axis, as a fraction
+    of the canvas) with a side drawn uniformly from ``box`` (fraction of the
+    canvas side); every box is sampled bilinearly at twice the output size and
+    shrunk to ``out_size`` with antialiased bicubic interpolation, then Gaussian
+    noise (standard deviation ``noise``) and uniform noise (width ``noise``) are
+    added.  Horama's arguments ``box_size=(0.20, 0.25)`` give sides uniform in
+    [0.25, 0.30] through its formula ``U * (hi - lo) + hi``; ``box`` here is the
+    range actually drawn, (0.25, 0.30) by default.  Its ``noise=0.05`` is in
+    units of the network input, whose range it sets to 5 (-2.5..2.5); on the
+    [0, 1] images here that is ``noise=0.01``.  Where a box leaves the canvas,
+    Horama's ``roi_align`` reads zeros (its mid-range); here the canvas is
+    reflected.
+
+    (N, C, H, W) -> (n_crops * N, C, out_size, out_size), crop-major: rows
+    ``j * N .. j * N + N - 1`` hold crop j of every image, which is how
+    :func:`vischange.render.engine.render` averages the objective over an
+    image's crops.
+
+    Args:
+        n_crops: crops per image and step (Horama: 6).
+        out_size: side of each crop as the network sees it.
+        box: (low, high) crop side as a fraction of the canvas side.
+        center_std: standard deviation of the box centre (fraction of the canvas).
+        noise: noise level on [0, 1] images.
+    """
+
+    def __init__(
+        self,
+        n_crops: int,
+        out_size: int,
+        box: Sequence[float] = (0.25, 0.30),
+        center_std: float = 0.15,
+        noise: float = 0.01,
+    ) -> None:
+        if n_crops < 1:
+            raise ValueError("n_crops must be >= 1")
+        lo, hi = float(box[0]), float(box[1])
+        if not 0 < lo <= hi:
+            raise ValueError(f"box must satisfy 0 < low <= high, got {tuple(box)}")
+        self.n_crops, self.out_size = int(n_crops), int(out_size)
+        self.box, self.center_std, self.noise = (lo, hi), float(center_std), float(noise)
+
+    def __call__(self, images: Tensor, generator: GeneratorArg = None) -> Tensor:
+        _check(images)
+        n, c, h, w = images.shape
+        k = self.n_crops
+        # Per image: k centres (x, y), k sides, and the noise of its k crops.
+        draws = draw_per_image(
+            generator, n,
+            lambda g, m, dev: torch.cat(
+                [torch.randn((m, k, 2), generator=g, device=dev, dtype=torch.float64),
+                 torch.rand((m, k, 1), generator=g, device=dev, dtype=torch.float64)], dim=2),
+        ).cpu()
+        centres = (draws[..., :2] * self.center_std)  # offset from the canvas centre, fraction of side
+        sides = self.box[0] + draws[..., 2] * (self.box[1] - self.box[0])
+        # affine_grid: output [-1, 1] -> input [-1, 1]; scale = side, shift = 2 * offset.
+        theta = torch.zeros(k, n, 2, 3, dtype=torch.float64)
+        theta[..., 0, 0] = sides.T
+        theta[..., 1, 1] = sides.T
+        theta[..., 0, 2] = 2.0 * centres[..., 0].T
+        theta[..., 1, 2] = 2.0 * centres[..., 1].T
+        theta = theta.reshape(k * n, 2, 3).to(images.device, images.dtype)
+        big = 2 * self.out_size
+        grid = F.affine_grid(theta, [k * n, c, big, big], align_corners=False)
+        src = images.repeat(k, 1, 1, 1)
+        crops = F.grid_sample(src, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+        crops = F.interpolate(crops, size=(self.out_size, self.out_size), mode="bicubic",
+                              align_corners=False, antialias=True)
+        if self.noise > 0:
+            eps = draw_per_image(
+                generator, n,
+                lambda g, m, dev: torch.cat(
+                    [torch.randn((m, k, c, self.out_size, self.out_size), generator=g, device=dev),
+                     torch.rand((m, k, c, self.out_size, self.out_size), generator=g, device=dev) - 0.5], dim=2),
+            ).to(images.device, images.dtype)
+            eps = eps[:, :, :c] + eps[:, :, c:]  # (N, k, C, S, S)
+            crops = crops + self.noise * eps.transpose(0, 1).reshape(k * n, c, self.out_size, self.out_size)
+        return crops
+
+    def __repr__(self) -> str:
+        return f"RandomCrops({self.n_crops}, {self.out_size}, box={self.box}, noise={self.noise:g})"
