@@ -1,7 +1,6 @@
 """Rule atlas_layout: layouts, grids and icon directions of every atlas of a layer."""
-from pathlib import Path
-
 from vischange.atlas import stages
+from vischange.paths import Layout
 from vischange.runtime import start_job
 
 start_job(snakemake)
@@ -10,7 +9,7 @@ stages.layout_stage(
     snakemake.input.classes,
     settings=snakemake.params.atlas,
     seed=snakemake.params.seed,
-    atlas_root=Path(snakemake.output.base).parents[2],  # atlas/base/{layer}/directions.npz
+    results=Layout(snakemake.params.results),
     layer=snakemake.wildcards.layer,
     out_directions={"base": snakemake.output.base, "finetuned": snakemake.output.finetuned},
 )

@@ -1,10 +1,11 @@
 """Rule compare_features: embedding cosine and Gram distance of every render pair."""
 from vischange.compare import features
+from vischange.paths import keyed
 from vischange.runtime import start_job, write_csv
 
 device = start_job(snakemake)
 cosine, gram = features.compare_features(
-    snakemake.input.tables,
+    keyed(snakemake.params.tables, snakemake.input.tables),
     snakemake.input.embedder,
     device=device,
     image_size=snakemake.params.image_size,

@@ -3,10 +3,10 @@ import json
 
 import pandas as pd
 
-from vischange import plots
+from vischange.compare import figures
 from vischange.runtime import start_job
 
 start_job(snakemake)
 renders = pd.read_csv(snakemake.input.renders)
-plots.gray_scores(renders, json.loads(open(snakemake.input.cut).read()), snakemake.output.scores)
-plots.gray_counts(renders, snakemake.output.counts)
+figures.gray_scores(renders, json.loads(open(snakemake.input.cut).read()), snakemake.output.scores)
+figures.gray_counts(renders, snakemake.output.counts)

@@ -1,14 +1,15 @@
 """Rule figure_random_channels: random channels of the last render layer."""
 import pandas as pd
 
-from vischange import plots
+from vischange.compare import figures
+from vischange.paths import keyed
 from vischange.runtime import derive_seed, start_job
 
 start_job(snakemake)
 p = snakemake.params
-plots.random_channels(
+figures.random_channels(
     pd.read_csv(snakemake.input.channels),
-    plots.render_dirs(snakemake.input.tables),
+    figures.render_dirs(keyed(snakemake.params.tables, snakemake.input.tables)),
     p.seed,
     p.layer,
     p.k,

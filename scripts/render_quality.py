@@ -1,9 +1,10 @@
 """Rule render_quality: per (network, layer) render-quality summary."""
 import pandas as pd
 
+from vischange.paths import keyed
 from vischange.render import chunk
 from vischange.runtime import start_job, write_csv
 
 start_job(snakemake)
-tables = {tuple(key): pd.read_csv(path) for key, path in zip(snakemake.params.tables, snakemake.input)}
+tables = {key: pd.read_csv(path) for key, path in keyed(snakemake.params.tables, snakemake.input.tables).items()}
 write_csv(snakemake.output[0], chunk.quality_summary(tables))

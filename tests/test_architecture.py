@@ -5,6 +5,10 @@
   foundations, and read each other's results only through files.
 * Modules outside the render package reach it through its public API (``vischange.render``),
   and no module imports another module's private (underscore) names.
+* The shared foundations never import a stage (a stage's own figures live in it).
+* No library code or script recovers a network, a layer or a folder's meaning from a
+  path (``.parent.name``, ``.parents[k]``, ``.parent.parent``): the results layout
+  (vischange.paths) and explicit arguments say what a file is.
 * Forward hooks are registered only by render/hooks.py (``capture``, used through
   vischange.activations) and the documented exception: atlas/collect.py, whose
   forward-mode AD hook replaces a layer's output, which a capture cannot do.
@@ -24,7 +28,7 @@ PACKAGE = "vischange"
 
 STAGES = {"topmaps", "attribution", "domain", "patches", "atlas", "compare"}
 SHARED = {"models", "datasets", "activations", "heads", "metrics", "plots", "runtime", "config", "paper", "render",
-          "train", "class_maps", "names"}
+          "train", "class_maps", "names", "paths"}
 HOOK_MODULES = {"vischange.render.hooks", "vischange.atlas.collect"}
 HOOK_METHODS = {"register_forward_hook", "register_forward_pre_hook"}
 
@@ -147,6 +151,36 @@ def test_no_stage_imports_another_stage(files):
     assert not bad, "a stage imports another stage (move what they share to a shared module):\n" + "\n".join(bad)
 
 
+def test_shared_foundations_never_import_a_stage(files):
+    bad = [
+        f"{name} imports {target} (line {line})"
+        for name in files
+        for target, _, line in imports(name, files)
+        if top(name) in SHARED and top(target) in STAGES
+    ]
+    assert not bad, "a shared module depends on a stage (move the shared part down, the stage part up):\n" + "\n".join(bad)
+
+
+def path_parsing(source: str) -> list[int]:
+    """Lines that read meaning out of a path: ``x.parent.name``, ``x.parent.parent`` or
+    ``x.parents[k]``."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Attribute):
+            continue
+        parent_of = isinstance(node.value, ast.Attribute) and node.value.attr == "parent"
+        if (node.attr in ("name", "parent", "stem") and parent_of) or node.attr == "parents":
+            lines.append(node.lineno)
+    return sorted(set(lines))
+
+
+def test_no_library_code_parses_a_path(files):
+    bad = [f"{name}:{line}" for name, path in files.items() for line in path_parsing(path.read_text())]
+    for script in sorted((REPO / "scripts").glob("*.py")):
+        bad += [f"scripts/{script.name}:{line}" for line in path_parsing(script.read_text())]
+    assert not bad, "pass what a file is (vischange.paths.Layout, explicit arguments) instead of parsing its path:\n" + "\n".join(bad)
+
+
 def test_render_is_reached_through_its_public_api_and_private_names_stay_home(files):
     bad = []
     for name in files:
@@ -201,6 +235,8 @@ def test_the_checks_see_what_they_check(tmp_path):
     (pkg / "atlas" / "stages.py").write_text("from ..render.chunk import x\nh = m.register_forward_pre_hook(f)\n")
     (pkg / "render" / "chunk.py").write_text("x = 1\n")
     fake = module_files(tmp_path)
+    assert path_parsing("net, layer = t.parent.parent.name, t.parent.name\nroot = p.parents[2]\n") == [1, 2]
+    assert path_parsing("folder = Path(t).parent\nname = p.name\ndepth = len(p.parts)\n") == []
     assert find_cycle(graph(fake)) == ["vischange.models", "vischange.topmaps", "vischange.models"]
     edges = [(n, t) for n in fake for t, _, _ in imports(n, fake)]
     assert ("vischange.topmaps", "vischange.atlas.stages") in edges and ("vischange.topmaps", "vischange.atlas") in edges

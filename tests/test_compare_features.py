@@ -57,11 +57,11 @@ def test_gram_distance_properties():
 
 
 def test_default_gram_layers(resnet):
-    assert compare.default_gram_layers(resnet) == [
+    assert models.default_gram_layers(resnet) == [
         "conv1", "layer1.0", "layer1.1", "layer2.0", "layer2.1", "layer3.0", "layer3.1", "layer4.0", "layer4.1",
     ]
     with pytest.raises(ValueError, match="gram_layers"):
-        compare.default_gram_layers(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(4, 2)))
+        models.default_gram_layers(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(4, 2)))
 
 
 def test_feature_net_matches_embed_and_grams(resnet):
@@ -87,13 +87,13 @@ def _write_renders(folder, images: dict[tuple[str, int, int], np.ndarray]) -> li
         name = f"c{channel:04d}_s{seed}.png"
         Image.fromarray(array).save(d / name)
         rows.append({"net": net, "channel": channel, "seed": seed, "file": name, "extra": "ignored"})
-    tables = []
+    tables = {}
     frame = pd.DataFrame(rows)
     for net, part in frame.groupby("net"):
         path = folder / net / "l" / "renders.csv"
         # Column order shuffled and an extra column: the table is read by column name.
         part[["file", "extra", "seed", "channel"]].to_csv(path, index=False)
-        tables.append(path)
+        tables[(net, "l")] = path
     return tables
 
 
@@ -112,7 +112,7 @@ def test_identical_renders_have_cosine_one_and_gram_zero(tmp_path, resnet):
     gsame = (gram.net_a != gram.net_b) & (gram.seed_a == gram.seed_b)
     assert (gram[gsame].gram_distance == 0).all()
     assert (gram[~gsame].gram_distance > 0).all()
-    assert set(gram.feature_layer) == set(compare.default_gram_layers(resnet))
+    assert set(gram.feature_layer) == set(models.default_gram_layers(resnet))
 
 
 def test_embedding_network_from_a_local_weights_file(tmp_path, resnet):
@@ -123,4 +123,4 @@ def test_embedding_network_from_a_local_weights_file(tmp_path, resnet):
     assert meta["mean"] == pytest.approx([0.485, 0.456, 0.406])  # as the named torchvision weights were trained
     images = torch.rand(2, 3, 32, 32)
     assert torch.allclose(compare.embed(model, images, normalize), compare.embed(resnet, images, normalize))
-    assert features.embedding_input_size("resnet18", "IMAGENET1K_V1") == 224
+    assert models.embedding_input_size("resnet18", "IMAGENET1K_V1") == 224

@@ -85,9 +85,10 @@ def test_spike_cut_ignores_a_lone_colour_outlier_within_min_jump():
 
 def test_gray_table_reads_pngs_by_column_name(tmp_path):
     rng = np.random.default_rng(4)
-    tables = []
+    tables = {}
     for net in ("base", "finetuned"):
-        folder = tmp_path / net / "layer1"
+        # The folder's name means nothing: the key names the network and the layer.
+        folder = tmp_path / f"t{len(tables)}"
         folder.mkdir(parents=True)
         rows = []
         for channel in range(3):
@@ -97,7 +98,7 @@ def test_gray_table_reads_pngs_by_column_name(tmp_path):
             Image.fromarray(colour).save(folder / f"c{channel:04d}_s0.png")
             rows.append({"objective": 1.0, "file": f"c{channel:04d}_s0.png", "seed": 0, "channel": channel})
         pd.DataFrame(rows).to_csv(folder / "renders.csv", index=False)
-        tables.append(folder / "renders.csv")
+        tables[(net, "layer1")] = folder / "renders.csv"
     renders, cut = gray.gray_table(tables, fallback_threshold=100, min_jump=5, progress=False)
     assert len(renders) == 6 and cut.method == "spike"
     flagged = renders[renders.gray]

@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from vischange import plots
+from vischange.compare import figures
 from vischange.compare import stats
 
 from .test_compare_stats import make_pairs
@@ -25,13 +26,13 @@ def tables(tmp_path_factory):
     cos, gram, renders = make_pairs(values)
     renders.loc[0, ["gray_score", "gray"]] = [1.5, True]
     rng = np.random.default_rng(0)
-    tables = []
+    tables = {}
     for (net, layer), part in renders.groupby(["net", "layer"]):
         folder = root / net / layer
         folder.mkdir(parents=True)
         for r in part.itertuples():
             Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"c{r.channel:04d}_s{r.seed}.png")
-        tables.append(folder / "renders.csv")
+        tables[(net, layer)] = folder / "renders.csv"
     channels = stats.channel_table(cos, gram, renders, ["layer4.1"])
     gram_table = stats.gram_table(gram, channels)
     return {
@@ -39,7 +40,7 @@ def tables(tmp_path_factory):
         "gram": gram_table,
         "layers": stats.layer_summary(channels, gram_table),
         "renders": renders,
-        "dirs": plots.render_dirs(tables),
+        "dirs": figures.render_dirs(tables),
     }
 
 
@@ -58,14 +59,14 @@ def check(paths):
 def test_every_figure_is_drawn(tables, tmp_path):
     t = tables
     drawn = {
-        "most": lambda out: plots.top_channels(t["channels"], t["dirs"], 0, 3, True, out),
-        "least": lambda out: plots.top_channels(t["channels"], t["dirs"], 1, 3, False, out),
-        "random": lambda out: plots.random_channels(t["channels"], t["dirs"], 0, "layer4.1", 2, 7, out),
-        "cosine": lambda out: plots.cosine_by_layer(t["channels"], t["layers"], out),
-        "gram": lambda out: plots.gram_by_layer(t["gram"], out),
-        "gray_scores": lambda out: plots.gray_scores(t["renders"], {"threshold": 100.0, "method": "fallback", "jump": None}, out),
-        "gray_counts": lambda out: plots.gray_counts(t["renders"], out),
-        "pairs": lambda out: plots.render_pairs(t["channels"], t["dirs"], 0, out),
+        "most": lambda out: figures.top_channels(t["channels"], t["dirs"], 0, 3, True, out),
+        "least": lambda out: figures.top_channels(t["channels"], t["dirs"], 1, 3, False, out),
+        "random": lambda out: figures.random_channels(t["channels"], t["dirs"], 0, "layer4.1", 2, 7, out),
+        "cosine": lambda out: figures.cosine_by_layer(t["channels"], t["layers"], out),
+        "gram": lambda out: figures.gram_by_layer(t["gram"], out),
+        "gray_scores": lambda out: figures.gray_scores(t["renders"], {"threshold": 100.0, "method": "fallback", "jump": None}, out),
+        "gray_counts": lambda out: figures.gray_counts(t["renders"], out),
+        "pairs": lambda out: figures.render_pairs(t["channels"], t["dirs"], 0, out),
     }
     for name, draw in drawn.items():
         out = _written(tmp_path, name)
@@ -75,7 +76,7 @@ def test_every_figure_is_drawn(tables, tmp_path):
 
 def test_figures_are_byte_identical_on_rerun(tables, tmp_path):
     for k in (1, 2):
-        plots.cosine_by_layer(tables["channels"], tables["layers"], [tmp_path / f"c{k}.png", tmp_path / f"c{k}.pdf"])
+        figures.cosine_by_layer(tables["channels"], tables["layers"], [tmp_path / f"c{k}.png", tmp_path / f"c{k}.pdf"])
     assert (tmp_path / "c1.png").read_bytes() == (tmp_path / "c2.png").read_bytes()
     assert (tmp_path / "c1.pdf").read_bytes() == (tmp_path / "c2.pdf").read_bytes()
 

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from . import models
+from .names import slug
 from .activations import layer_shapes, module_channels
 
 
@@ -115,8 +116,6 @@ def check_config(config: dict[str, Any]) -> dict[str, int]:
 
 def _compare_problems(config: dict, probe) -> list[str]:
     """The embedding network (compare.embedding*) and its Gram layers."""
-    from .compare.features import default_gram_layers
-
     settings = config.get("compare") or {}
     problems: list[str] = []
     name = settings.get("embedding", "base")
@@ -148,7 +147,7 @@ def _compare_problems(config: dict, probe) -> list[str]:
                 problems.append(f"config key compare.gram_layers[{i}]: {err.args[0]} (embedding network)")
     else:
         try:
-            default_gram_layers(probe)
+            models.default_gram_layers(probe)
         except ValueError as err:
             problems.append(f"config key compare.gram_layers: {err}")
     return problems
@@ -258,9 +257,8 @@ def embedding_size(config: dict) -> int:
         return int(settings["embedding_size"])
     if settings.get("embedding", "base") == "base":
         return int(config["data"]["image_size"])
-    from .compare.features import embedding_input_size
 
-    return embedding_input_size(settings["embedding"], settings.get("embedding_weights", "IMAGENET1K_V1"))
+    return models.embedding_input_size(settings["embedding"], settings.get("embedding_weights", "IMAGENET1K_V1"))
 
 
 def data_files(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -407,7 +405,7 @@ def patches_problems(config: dict) -> list[str]:
         for i, pair in enumerate(chosen or []):
             if list(pair) not in known:
                 problems.append(f"config key patches.pairs.{net}[{i}]: {list(pair)} is not one of atlas.class_pairs.{net}")
-        slugs = [tuple(sorted(_slug(n) for n in p)) for p in (known if chosen is None else chosen)]
+        slugs = [tuple(sorted(slug(n) for n in p)) for p in (known if chosen is None else chosen)]
         for pair in sorted({p for p in slugs if slugs.count(p) > 1}):
             problems.append(f"config key patches.pairs.{net}: the classes {list(pair)} are paired twice; "
                             "each pair is tested in both directions already")
@@ -420,12 +418,6 @@ def patches_problems(config: dict) -> list[str]:
                             f"at data.image_size {side}")
         pixels[p] = size
     return problems
-
-
-def _slug(name: str) -> str:
-    import re
-
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", str(name)).strip("_")
 
 
 def selected_channels(config: dict, layer_channels: dict[str, int]) -> dict[str, list[int]]:

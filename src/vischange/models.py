@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from pathlib import Path
 from typing import Iterable, Sequence
 from urllib.parse import urlparse
@@ -250,3 +251,31 @@ def write_base_from_weights(out: str | os.PathLike, *, arch: str, base: dict, no
     if len(class_names) != num_classes:
         class_names = [f"class{i}" for i in range(num_classes)]
     save_checkpoint(out, model, arch=arch, class_names=class_names, mean=normalize["mean"], std=normalize["std"])
+
+
+# A residual block of a torchvision ResNet: layerN.M.
+_BLOCK = re.compile(r"^layer\d+\.\d+$")
+
+
+def default_gram_layers(model: nn.Module) -> list[str]:
+    """`conv1` and every residual block (modules named layerN.M) of a torchvision ResNet.
+
+    ValueError for networks without that structure: name the layers in compare.gram_layers.
+    """
+    names = [name for name, _ in model.named_modules()]
+    blocks = [n for n in names if _BLOCK.match(n)]
+    if "conv1" not in names or not blocks:
+        raise ValueError(
+            "the embedding network has no ResNet conv1 and layerN.M blocks; list the Gram layers "
+            "in compare.gram_layers"
+        )
+    return ["conv1"] + blocks
+
+
+def embedding_input_size(arch: str, weights: str) -> int:
+    """The crop size a torchvision network's weights were evaluated at (224 for most)."""
+    try:
+        transforms = torchvision.models.get_model_weights(arch)[weights].transforms()
+        return int(transforms.crop_size[0])
+    except (KeyError, AttributeError):
+        return 224  # a local weights file under an unknown name: the ImageNet convention

@@ -52,6 +52,7 @@ rule atlas_layout:
     params:
         atlas=ATLAS,
         seed=config["seed"],
+        results=R,
     threads: 1
     resources:
         mem_mb=retry_mem_mb(16000),
@@ -110,6 +111,7 @@ rule atlas_images:
         layer=_ATLAS_LAYER,
     params:
         atlas=ATLAS,
+        results=R,
     localrule: True
     log:
         f"{LOGS}/atlas_images/{{layer}}.log",
@@ -136,6 +138,7 @@ if ATLAS_FIGURES:
         params:
             atlas=ATLAS,
             layer=ATLAS_PAPER_LAYER,
+            results=R,
         localrule: True
         log:
             f"{LOGS}/atlas_figures/atlas_figures.log",

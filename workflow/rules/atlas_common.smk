@@ -1,23 +1,19 @@
 # Shared names and path helpers of the atlas rules (workflow/rules/atlas.smk).
+from vischange.names import slug
 
 ATLAS = config["atlas"]
 ATLAS_LAYERS = ATLAS["layers"]
 ATLAS_SHARDS = list(range(ATLAS["icons"]["shards"]))
-A = f"{R}/atlas"
+A = L.stage("atlas")
 _ATLAS_LAYER = "|".join(re.escape(layer) for layer in ATLAS_LAYERS) or "(?!)"
-
-
-def atlas_slug(name):
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", str(name)).strip("_")
 
 
 def atlas_net_dirs(net, layer):
     """The folders of one network's atlases: the main one, class atlases, class pairs."""
-    d = f"{A}/{net}/{layer}"
     return (
-        [d]
-        + [f"{d}/class/{atlas_slug(c)}" for c in ATLAS["classes"][net]]
-        + [f"{d}/pair/{atlas_slug(a)}_vs_{atlas_slug(b)}" for a, b in ATLAS["class_pairs"][net]]
+        [L.atlas(net, layer)]
+        + [L.atlas_class(net, layer, c) for c in ATLAS["classes"][net]]
+        + [L.atlas_pair(net, layer, a, b) for a, b in ATLAS["class_pairs"][net]]
     )
 
 
@@ -29,7 +25,7 @@ def atlas_outputs(layer=None):
             for d in atlas_net_dirs(net, layer):
                 out += [f"{d}/cells.csv", f"{d}/icons.png", f"{d}/atlas.png", f"{d}/atlas.pdf"]
             out += [f"{A}/{net}/{layer}/density.png", f"{A}/{net}/{layer}/density.pdf"]
-        c = f"{A}/compare/{layer}"
+        c = L.atlas_compare(layer)
         out += [f"{c}/cells.csv", f"{c}/atlas.png", f"{c}/atlas.pdf", f"{c}/movement.png", f"{c}/movement.pdf"]
         out += [f"{c}/icons_{net}.png" for net in NETS]
     return out
@@ -44,7 +40,7 @@ def atlas_tables(layer):
         for name in ("layout.csv", "cells.csv", "layout.json")
     ]
     out += [f"{A}/{net}/{layer}/whitening.json" for net in NETS]
-    return out + [f"{A}/compare/{layer}/{name}" for name in ("layout.csv", "cells.csv", "layout.json")]
+    return out + [f"{L.atlas_compare(layer)}/{name}" for name in ("layout.csv", "cells.csv", "layout.json")]
 
 
 def atlas_images(layer):

@@ -7,6 +7,7 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 from vischange import config as vcfg
+from vischange.paths import Layout
 from vischange.datasets import stanford
 
 _SCHEMA = f"{workflow.basedir}/workflow/schemas/config.schema.yaml"
@@ -24,7 +25,9 @@ except vcfg.ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 EXP = config["experiment"]
-R = f"results/{EXP}"
+# The results layout (vischange.layout): rule files and library share it.
+L = Layout.of(EXP)
+R = L.root
 LOGS = f"logs/{EXP}"
 BENCH = f"benchmarks/{EXP}"
 NETS = ["base", "finetuned"]
@@ -37,6 +40,8 @@ CHUNKS = {
 SPLITS = ["train", "val", "test"]
 # The render section as render jobs see it: MACO's own settings only when param is maco,
 # so that editing them does not rerun Fourier renders.
+# {(net, layer): renders.csv}; rules that read them pass keys as params, paths as input.
+RENDER_TABLES = L.render_tables(NETS, LAYERS)
 RENDER = {k: v for k, v in config["render"].items() if k != "maco" or config["render"]["param"] == "maco"}
 
 
@@ -49,7 +54,7 @@ wildcard_constraints:
 
 def figure_files(name):
     """A figure is declared as both PNG and PDF."""
-    return [f"{R}/figures/{name}.png", f"{R}/figures/{name}.pdf"]
+    return L.figure(name)
 
 
 def report_figure(name, category):
@@ -61,9 +66,7 @@ def report_figure(name, category):
 
 
 def render_pngs(net, layer, channels):
-    return [
-        f"{R}/renders/{net}/{layer}/c{c:04d}_s{s}.png" for c in channels for s in SEEDS
-    ]
+    return [L.render_png(net, layer, c, s) for c in channels for s in SEEDS]
 
 
 def train_params(section):

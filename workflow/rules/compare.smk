@@ -3,7 +3,6 @@
 # floor and the summaries the paper reads.
 
 _CMP = config["compare"]
-RENDER_TABLES = expand(f"{R}/renders/{{net}}/{{layer}}/renders.csv", net=NETS, layer=LAYERS)
 EMBEDDER = f"{R}/models/base.pt" if _CMP["embedding"] == "base" else f"{R}/models/embedding.pt"
 
 
@@ -31,11 +30,12 @@ if _CMP["embedding"] != "base":
 rule gray_filter:
     """Gray score of every render of both networks, cut at the spike of the sorted scores."""
     input:
-        RENDER_TABLES,
+        tables=list(RENDER_TABLES.values()),
     output:
         renders=f"{R}/compare/renders.csv",
         cut=f"{R}/compare/gray_cut.json",
     params:
+        tables=list(RENDER_TABLES),
         gray=_CMP["gray"],
     threads: 1
     resources:
@@ -55,11 +55,12 @@ rule compare_features:
     """Embedding cosine and Gram distances of every pair of renders of each channel."""
     input:
         embedder=EMBEDDER,
-        tables=RENDER_TABLES,
+        tables=list(RENDER_TABLES.values()),
     output:
         cosine=f"{R}/compare/cosine_pairs.csv",
         gram=f"{R}/compare/gram_pairs.csv",
     params:
+        tables=list(RENDER_TABLES),
         image_size=vcfg.embedding_size(config),
         gram_layers=_CMP["gram_layers"],
         batch_size=_CMP["batch_size"],

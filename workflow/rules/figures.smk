@@ -1,6 +1,6 @@
 # Figures (PNG and PDF) from the tables; cheap, so they run where Snakemake runs.
 
-_RENDERS = expand(f"{R}/renders/{{net}}/{{layer}}/renders.csv", net=NETS, layer=LAYERS)
+_RENDERS = list(RENDER_TABLES.values())
 
 
 rule figure_render_pairs:
@@ -11,6 +11,7 @@ rule figure_render_pairs:
     output:
         report_figure("render_pairs", "Renders"),
     params:
+        tables=list(RENDER_TABLES),
         seed=SEEDS[0],
     localrule: True
     log:
@@ -32,6 +33,7 @@ rule figure_top_channels:
         most=report_figure("most_changed", "Renders"),
         least=report_figure("least_changed", "Renders"),
     params:
+        tables=list(RENDER_TABLES),
         seed=SEEDS[0],
         k=config["compare"]["top_k"],
     localrule: True
@@ -53,6 +55,7 @@ rule figure_random_channels:
     output:
         report_figure("random_channels", "Renders"),
     params:
+        tables=list(RENDER_TABLES),
         seed=SEEDS[0],
         layer=LAYERS[-1],
         k=config["compare"]["random_channels"],

@@ -12,7 +12,7 @@ rule patches_render:
         model=f"{R}/models/{{net}}.pt",
         manifest=f"{R}/data/train.csv",
         directions=f"{A}/{{net}}/{PATCH_LAYER}/directions.npz",
-        cells=lambda w: f"{A}/{w.net}/{PATCH_LAYER}/pair/{atlas_slug(patch_job(w)[0])}_vs_{atlas_slug(patch_job(w)[1])}/cells.csv",
+        cells=lambda w: f"{L.atlas_pair(w.net, PATCH_LAYER, *patch_job(w)[:2])}/cells.csv",
     output:
         table=f"{patch_dir()}/candidates.csv",
         patches=directory(f"{patch_dir()}/candidates"),

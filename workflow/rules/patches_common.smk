@@ -4,7 +4,7 @@ from snakemake.logging import logger
 from vischange import patches as vpatches
 
 PATCHES = config["patches"]
-P = f"{R}/patches"
+P = L.stage("patches")
 PATCH_LAYER = PATCHES["layer"] or ATLAS_PAPER_LAYER
 _PATCH_PAIRS = vcfg.patch_pairs(config)
 
@@ -22,7 +22,7 @@ def _patch_jobs():
     for net, pairs in _PATCH_PAIRS.items():
         for a, b in pairs:
             for source, target in vpatches.pair_directions(a, b, PATCHES["both_directions"]):
-                jobs[(net, atlas_slug(source), atlas_slug(target))] = (a, b, source, target)
+                jobs[(net, slug(source), slug(target))] = (a, b, source, target)
     return jobs
 
 
@@ -31,7 +31,7 @@ _PATCH_SLUG = "|".join(sorted({re.escape(k[i]) for k in PATCH_JOBS for i in (1, 
 
 
 def patch_dir(net="{net}", source="{source}", target="{target}"):
-    return f"{P}/{net}/{source}__{target}"
+    return L.patch_dir(net, source, target)
 
 
 def patch_job(wildcards):

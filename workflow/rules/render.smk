@@ -103,11 +103,11 @@ rule render_table:
 rule render_quality:
     """Per network and layer: median activation ratio and own-channel fraction of the renders."""
     input:
-        expand(f"{R}/renders/{{net}}/{{layer}}/renders.csv", net=NETS, layer=LAYERS),
+        tables=list(RENDER_TABLES.values()),
     output:
         f"{R}/renders/quality.csv",
     params:
-        tables=[(net, layer) for net in NETS for layer in LAYERS],
+        tables=list(RENDER_TABLES),
     localrule: True
     log:
         f"{LOGS}/render_quality.log",

@@ -26,7 +26,8 @@ from torch.utils.data import DataLoader, Subset
 
 from .. import models, plots
 from ..datasets import ManifestDataset, eval_transform, read_classes, read_manifest
-from ..names import class_atlas_id, pair_atlas_id, slug
+from ..names import class_atlas_id, pair_atlas_id
+from ..paths import COMPARE, Layout
 from ..render import param_arguments, render_directions, save_png
 from ..runtime import derive_seed, read_npz, write_csv, write_json, write_npz
 from . import collect as _collect
@@ -35,7 +36,6 @@ from . import grid, icons, images, layout
 log = logging.getLogger(__name__)
 
 MAIN = "atlas"
-COMPARE = "compare"
 
 
 def icon_file(atlas: str, row: int, col: int) -> str:
@@ -268,7 +268,7 @@ def net_layouts(data: dict, *, net: str, settings: dict, seed: int, out_dir: str
         index = np.flatnonzero(top == k)
         xy = layout.umap_layout(data["acts"][index], **_umap_kwargs(settings, seed, f"class-{name}"))
         how = {**base_how, "selection": f"samples whose attribution is largest for class {name!r}"}
-        write(class_atlas_id(name), out_dir / "class" / slug(name), xy, index, settings["class_grid_size"], how)
+        write(class_atlas_id(name), out_dir / class_atlas_id(name), xy, index, settings["class_grid_size"], how)
 
     for a, b in settings["class_pairs"][net]:
         ka = _class_index(names, a, f"atlas.class_pairs.{net}")
@@ -279,7 +279,7 @@ def net_layouts(data: dict, *, net: str, settings: dict, seed: int, out_dir: str
         how = {**base_how, "method": f"x: attribution to {a!r} minus attribution to {b!r}; "
                "y: one-dimensional UMAP (cosine) of the activations",
                "selection": f"samples whose attribution is largest for {a!r} or {b!r}"}
-        folder = out_dir / "pair" / f"{slug(a)}_vs_{slug(b)}"
+        folder = out_dir / pair_atlas_id(a, b)
         write(pair_atlas_id(a, b), folder, xy, index, settings["class_grid_size"], how)
         # The pair's cell table also gets the mean attribution difference (the x axis).
         cells = pd.read_csv(folder / "cells.csv", keep_default_na=False, na_values=[""])
@@ -394,7 +394,7 @@ def layout_stage(
     *,
     settings: dict,
     seed: int,
-    atlas_root: str | Path,
+    results: Layout,
     layer: str,
     out_directions: dict[str, str | Path],
 ) -> None:
@@ -405,16 +405,15 @@ def layout_stage(
     npz: {net: activations.npz}; out_directions: {net: directions.npz}, which lists
     every icon that network renders (its own atlases and its half of the comparison).
     """
-    atlas_root = Path(atlas_root)
     nets = {net: _load_collection(path, dataset_classes) for net, path in npz.items()}
-    todos = {net: [net_layouts(data, net=net, settings=settings, seed=seed, out_dir=atlas_root / net / layer)]
+    todos = {net: [net_layouts(data, net=net, settings=settings, seed=seed, out_dir=results.atlas(net, layer))]
              for net, data in nets.items()}
-    for net, todo in compare_layout(nets, settings=settings, seed=seed, out_dir=atlas_root / COMPARE / layer).items():
+    for net, todo in compare_layout(nets, settings=settings, seed=seed, out_dir=results.atlas_compare(layer)).items():
         todos[net].append(todo)
     for net, parts in todos.items():
         todo = _concat_todo(parts, nets[net]["acts"].shape[1])
         w, stats = _whitening_with_stats(nets[net], settings)
-        write_json(atlas_root / net / layer / "whitening.json", {"network": net, "layer": layer, **stats})
+        write_json(Path(results.atlas(net, layer)) / "whitening.json", {"network": net, "layer": layer, **stats})
         log.info("%s %s whitening: %s", net, layer, stats)
         write_npz(out_directions[net], {"whitening": w.astype(np.float32), **todo})
         log.info("%s %s: %d icons to render", net, layer, len(todo["atlas"]))
@@ -496,14 +495,13 @@ def _read_cells(path: Path) -> pd.DataFrame:
 
 
 def images_stage(
-    atlas_root: str | Path, icon_tables: dict[str, Sequence[str | Path]], *, layer: str, settings: dict
+    results: Layout, icon_tables: dict[str, Sequence[str | Path]], *, layer: str, settings: dict
 ) -> None:
     """Every image of one layer's atlases: each network's (:func:`net_images`) and the
     comparison atlas (:func:`compare_images`). icon_tables: {net: icons/{shard}.csv files}."""
-    atlas_root = Path(atlas_root)
     for net, tables in icon_tables.items():
-        net_images(atlas_root / net / layer, tables, net=net, layer=layer, settings=settings)
-    compare_images(atlas_root / COMPARE / layer, icon_tables, layer=layer, settings=settings)
+        net_images(results.atlas(net, layer), tables, net=net, layer=layer, settings=settings)
+    compare_images(results.atlas_compare(layer), icon_tables, layer=layer, settings=settings)
 
 
 def net_images(
@@ -522,10 +520,10 @@ def net_images(
     size = settings["icons"]["size"]
     specs = [(MAIN, atlas_dir, settings["grid_size"], f"{net} network, {layer}", None)]
     for name in settings["classes"][net]:
-        specs.append((class_atlas_id(name), atlas_dir / "class" / slug(name), settings["class_grid_size"],
+        specs.append((class_atlas_id(name), atlas_dir / class_atlas_id(name), settings["class_grid_size"],
                       f"{net} network, {layer}: activations attributed most to {name!r}", None))
     for a, b in settings["class_pairs"][net]:
-        specs.append((pair_atlas_id(a, b), atlas_dir / "pair" / f"{slug(a)}_vs_{slug(b)}", settings["class_grid_size"],
+        specs.append((pair_atlas_id(a, b), atlas_dir / pair_atlas_id(a, b), settings["class_grid_size"],
                       f"{net} network, {layer}: {a!r} vs {b!r}", (a, b)))
     for atlas_id, folder, n, title, pair in specs:
         cells = _read_cells(folder / "cells.csv")
@@ -563,31 +561,29 @@ def compare_images(
     images.movement_figure(cells, n, layer, [compare_dir / "movement.png", compare_dir / "movement.pdf"])
 
 
-def paper_figures(atlas_root: str | Path, *, layer: str, settings: dict, out: dict[str, Sequence[str | Path]]) -> None:
+def paper_figures(results: Layout, *, layer: str, settings: dict, out: dict[str, Sequence[str | Path]]) -> None:
     """The paper's atlas figures of one layer, drawn from the icon grids and cell tables
     :func:`images_stage` wrote. ``out`` maps a figure to its files (PNG and PDF):
     ``base`` and ``finetuned`` (each network's labelled atlas), ``compare`` (the comparison
     atlas) and, when the config names class atlases or pairs, ``classes`` (every class
     atlas and two-class comparison of both networks as panels of one figure)."""
-    atlas_root = Path(atlas_root)
     n = settings["grid_size"]
     for net in ("base", "finetuned"):
-        folder = atlas_root / net / layer
+        folder = Path(results.atlas(net, layer))
         canvas = np.asarray(Image.open(folder / "icons.png").convert("RGB"))
         images.atlas_figure(canvas, _read_cells(folder / "cells.csv"), n, f"{net} network, {layer}", out[net],
                             labels=settings["labels"])
-    folder = atlas_root / COMPARE / layer
+    folder = Path(results.atlas_compare(layer))
     base, finetuned = (np.asarray(Image.open(folder / f"icons_{net}.png").convert("RGB")) for net in ("base", "finetuned"))
     images.compare_figure(base, finetuned, _read_cells(folder / "cells.csv"), n, layer, out["compare"],
                           labels=settings["labels"])
     panels: list[tuple[np.ndarray, str]] = []
     for net in ("base", "finetuned"):
-        folder = atlas_root / net / layer
         for name in settings["classes"][net]:
-            canvas = Image.open(folder / "class" / slug(name) / "icons.png").convert("RGB")
+            canvas = Image.open(Path(results.atlas_class(net, layer, name)) / "icons.png").convert("RGB")
             panels.append((np.asarray(canvas), f"{net}: class atlas of {name!r}"))
         for a, b in settings["class_pairs"][net]:
-            canvas = Image.open(folder / "pair" / f"{slug(a)}_vs_{slug(b)}" / "icons.png").convert("RGB")
+            canvas = Image.open(Path(results.atlas_pair(net, layer, a, b)) / "icons.png").convert("RGB")
             panels.append((np.asarray(canvas), f"{net}: {b!r} (left) vs {a!r} (right)"))
     if "classes" in out:
         if not panels:

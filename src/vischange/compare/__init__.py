@@ -1,12 +1,12 @@
 """The comparison stage: gray filter (`gray`), render features and pair similarities
-(`features`), and per-channel scores, noise floor and summaries (`stats`)."""
+(`features`), per-channel scores, noise floor and summaries (`stats`), and its
+figures (`figures`)."""
 
 from .features import (  # noqa: F401
     FeatureNet,
     channel_pairs,
     compare_features,
     cosine,
-    default_gram_layers,
     embed,
     gram_distance,
     gram_matrix,

@@ -29,11 +29,11 @@ from torch import nn
 from tqdm import tqdm
 
 from .. import models
+from ..models import default_gram_layers
 from ..activations import head_input, image_activations
 
 log = logging.getLogger(__name__)
 
-_BLOCK = re.compile(r"^layer\d+\.\d+$")
 
 
 def load_images(paths: Sequence[str | Path], size: int | None = None) -> torch.Tensor:
@@ -46,21 +46,6 @@ def load_images(paths: Sequence[str | Path], size: int | None = None) -> torch.T
                 image = image.resize((size, size), Image.Resampling.BICUBIC)
             arrays.append(np.asarray(image, dtype=np.float32) / 255.0)
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-
-
-def default_gram_layers(model: nn.Module) -> list[str]:
-    """`conv1` and every residual block (modules named layerN.M) of a torchvision ResNet.
-
-    ValueError for networks without that structure: name the layers in compare.gram_layers.
-    """
-    names = [name for name, _ in model.named_modules()]
-    blocks = [n for n in names if _BLOCK.match(n)]
-    if "conv1" not in names or not blocks:
-        raise ValueError(
-            "the embedding network has no ResNet conv1 and layerN.M blocks; list the Gram layers "
-            "in compare.gram_layers"
-        )
-    return ["conv1"] + blocks
 
 
 def gram_matrix(fmap: torch.Tensor) -> torch.Tensor:
@@ -153,14 +138,14 @@ def channel_pairs(
     return pd.DataFrame(cos_rows), pd.DataFrame(gram_rows)
 
 
-def render_list(tables: Sequence[str | Path]) -> dict[str, pd.DataFrame]:
-    """renders/{net}/{layer}/renders.csv files -> {layer: rows (net, channel, seed, path)}.
+def render_list(tables: Mapping[tuple[str, str], str | Path]) -> dict[str, pd.DataFrame]:
+    """{(net, layer): renders.csv} -> {layer: rows (net, channel, seed, path)}.
 
     Reads columns by name; channels rendered in only one network are left out (logged).
     """
     frames: dict[str, list[pd.DataFrame]] = {}
-    for table in map(Path, tables):
-        net, layer = table.parent.parent.name, table.parent.name
+    for (net, layer), table in tables.items():
+        table = Path(table)
         frame = pd.read_csv(table)
         frames.setdefault(layer, []).append(
             pd.DataFrame(
@@ -184,7 +169,7 @@ def render_list(tables: Sequence[str | Path]) -> dict[str, pd.DataFrame]:
 
 
 def compare_features(
-    tables: Sequence[str | Path],
+    tables: Mapping[tuple[str, str], str | Path],
     embedder: str | Path,
     *,
     device: torch.device,
@@ -227,14 +212,3 @@ def write_embedding_network(
             raise
     base = {"source": "file", "path": path} if path else {"source": "torchvision", "weights": weights}
     models.write_base_from_weights(out, arch=arch, base=base, normalize={"mean": mean, "std": std})
-
-
-def embedding_input_size(arch: str, weights: str) -> int:
-    """The crop size a torchvision network's weights were evaluated at (224 for most)."""
-    import torchvision
-
-    try:
-        transforms = torchvision.models.get_model_weights(arch)[weights].transforms()
-        return int(transforms.crop_size[0])
-    except (KeyError, AttributeError):
-        return 224  # a local weights file under an unknown name: the ImageNet convention

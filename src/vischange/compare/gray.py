@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -105,17 +105,18 @@ def spike_cut(scores: Sequence[float], fallback_threshold: float, min_jump: floa
 
 
 def gray_table(
-    tables: Sequence[str | Path], fallback_threshold: float, min_jump: float, progress: bool = True
+    tables: Mapping[tuple[str, str], str | Path], fallback_threshold: float, min_jump: float, progress: bool = True
 ) -> tuple[pd.DataFrame, GrayCut]:
-    """Score every render listed in renders/{net}/{layer}/renders.csv files, cut, flag.
+    """Score every render listed in the render tables, cut, flag.
 
+    tables: {(net, layer): renders.csv}, whose `file` column names PNGs beside the table.
     Reads the tables by column name (channel, seed, file); other columns are ignored.
     Returns one row per render (net, layer, channel, seed, file, gray_score, gray) and
     the cut, which pools the renders of both networks and every layer.
     """
     frames = []
-    for table in map(Path, tables):
-        net, layer = table.parent.parent.name, table.parent.name
+    for (net, layer), table in tables.items():
+        table = Path(table)
         frame = pd.read_csv(table)
         frames.append(
             pd.DataFrame(

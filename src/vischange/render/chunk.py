@@ -15,6 +15,7 @@ import torch
 
 from .. import models
 from ..activations import image_activations
+from ..paths import render_file_name
 from ..runtime import write_csv
 from .engine import engine_arguments, render_channels
 from .png import save_png
@@ -37,10 +38,6 @@ def own_channel_rank(activations: torch.Tensor, channels: Sequence[int], seeds: 
     column = acts[:, ch].T  # column[i, k] = activation of channel[i] on render k
     rivals = (sd[None, :] == sd[:, None]) & (ch[None, :] != ch[:, None])
     return (1 + ((column > own[:, None]) & rivals).sum(1)).tolist()
-
-
-def render_file_name(channel: int, seed: int) -> str:
-    return f"c{channel:04d}_s{seed}.png"
 
 
 def render_chunk(
@@ -81,14 +78,14 @@ def render_chunk(
     activations = image_activations(model, layer, torch.stack([r["image"] for r in results]), normalize=normalize,
                                     device=device, reduce="mean", batch_size=64)
     ranks = own_channel_rank(activations, [r["channel"] for r in results], [r["seed"] for r in results])
-    out_dir = Path(out_table).parent.parent
-    expected = {Path(p).resolve() for p in out_images}
+    # Each render goes to the declared output of its name (the table's `file` column).
+    declared = {Path(p).name: Path(p) for p in out_images}
     rows = []
     for result, rank in zip(results, ranks):
         name = render_file_name(result["channel"], result["seed"])
-        path = out_dir / name
-        if path.resolve() not in expected:
-            raise RuntimeError(f"{path} is not a declared output of this chunk")
+        path = declared.get(name)
+        if path is None:
+            raise RuntimeError(f"{name} is not a declared output of this chunk")
         save_png(result["image"], path)
         rows.append(
             {
