@@ -45,41 +45,25 @@ report: "workflow/report/workflow.rst"
 rule all:
     default_target: True
     input:
-        f"{R}/models/finetune_metrics.json",
-        f"{R}/compare/channels.csv",
-        f"{R}/renders/quality.csv",
-        f"{R}/compare/gram.csv",
-        f"{R}/compare/layers.csv",
-        f"{R}/compare/summary.json",
-        expand(
-            f"{R}/topmaps/{{net}}/{{name}}",
-            net=NETS,
-            name=["top_maps.csv", "detector.csv", "lists.png", "lists.pdf"],
-        ),
-        expand(
-            f"{R}/attribution/{{net}}/{{name}}",
-            net=NETS,
-            name=["attributions.csv", "embedding.csv", "confusion.csv"],
-        ),
-        [
-            figure_files(name)
-            for name in (
-                "render_pairs",
-                "most_changed",
-                "least_changed",
-                "random_channels",
-                "cosine_by_layer",
-                "gram_by_layer",
-                "gray_scores",
-                "gray_counts",
-            )
-        ],
-        # What the paper reads besides the figures (no Quarto needed); the paper itself
-        # is the separate target `paper`.
-        f"{R}/paper/{vpaper.VARIABLES_FILE}",
-        [f"{R}/paper/{vpaper.TABLES_DIR}/{name}" for name in vpaper.TABLES],
-        atlas_outputs(),
-        patch_outputs(),
-        [figure_files(name) for name in ATLAS_FIGURES],
-        [figure_files(name) for name in ("topmaps", "topmaps_separation", "attribution", "decision_boundary")],
-        domain_outputs(),
+        # Built from the stage registry (workflow/rules/common.smk): each stage's rule file
+        # registers its outputs and paper figures.
+        all_targets(),
+        f"{R}/contract.json",
+
+
+rule contract:
+    """What this run promises: each stage's final outputs and the paper figures with their captions."""
+    output:
+        f"{R}/contract.json",
+    params:
+        stages=STAGES,
+        figures={name: f for name, f in FIGURES.items() if f["stage"] in STAGES},
+    localrule: True
+    log:
+        f"{LOGS}/contract/contract.log",
+    benchmark:
+        f"{BENCH}/contract/contract.tsv"
+    conda:
+        "envs/vischange.yaml"
+    script:
+        "scripts/contract.py"

@@ -132,7 +132,7 @@ if ATLAS_FIGURES:
             cells=f"{A}/compare/{ATLAS_PAPER_LAYER}/cells.csv",
         output:
             **{
-                name.removeprefix("atlas_"): report_figure(name, "Activation atlases")
+                name.removeprefix("atlas_"): report_figure(name, "Activation atlases", "atlas")
                 for name in ATLAS_FIGURES
             },
         params:
@@ -148,3 +148,6 @@ if ATLAS_FIGURES:
             "../../envs/vischange.yaml"
         script:
             "../../scripts/atlas_figures.py"
+
+
+register_stage("atlas", atlas_outputs())

@@ -82,8 +82,8 @@ rule attribution_figures:
         attribution=expand(f"{R}/attribution/{{net}}/saliency_gradcam.png", net=NETS),
         decision_boundary=expand(f"{R}/attribution/{{net}}/embedding.png", net=NETS),
     output:
-        attribution=report_figure("attribution", "Attribution"),
-        decision_boundary=report_figure("decision_boundary", "Attribution"),
+        attribution=report_figure("attribution", "Attribution", "attribution"),
+        decision_boundary=report_figure("decision_boundary", "Attribution", "attribution"),
     params:
         titles={
             "attribution": [f"{net} network" for net in NETS],
@@ -103,3 +103,9 @@ rule attribution_figures:
         "../../envs/vischange.yaml"
     script:
         "../../scripts/figure_panels.py"
+
+
+register_stage(
+    "attribution",
+    expand(f"{R}/attribution/{{net}}/{{name}}", net=NETS, name=["attributions.csv", "embedding.csv", "confusion.csv"]),
+)

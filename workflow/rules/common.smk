@@ -52,17 +52,42 @@ wildcard_constraints:
     split="|".join(SPLITS),
 
 
+# The stage registry. Each stage's rule file registers what `rule all` builds of it
+# (register_stage) and declares its paper figures with report_figure, which registers
+# them too; `rule all`, the report, results/{experiment}/contract.json (which the tests
+# read) and the output contract's check in the tests are built from these two registries.
+STAGES = {}  # stage -> final outputs
+FIGURES = {}  # paper figure -> {"stage", "category", "caption", "files"}
+
+
+def register_stage(name, outputs=()):
+    """Add `outputs` (paths) to stage `name`'s final outputs; a stage may register in parts."""
+    STAGES.setdefault(name, []).extend(str(o) for o in outputs)
+
+
 def figure_files(name):
     """A figure is declared as both PNG and PDF."""
     return L.figure(name)
 
 
-def report_figure(name, category):
-    """A figure's PNG, marked for `snakemake --report` with the caption
-    workflow/report/{name}.rst, and its PDF. Call it in a rule file under workflow/rules/
-    (report() resolves the caption relative to the file that defines the rule)."""
+def report_figure(name, category, stage):
+    """A paper figure of `stage`: its PNG, marked for `snakemake --report` with the caption
+    workflow/report/{name}.rst, and its PDF; registered, so `rule all` and the report
+    include it. Call it in a rule file under workflow/rules/ (report() resolves the
+    caption relative to the file that defines the rule)."""
     png, pdf = figure_files(name)
+    caption = f"workflow/report/{name}.rst"
+    if not os.path.isfile(f"{workflow.basedir}/{caption}"):
+        raise WorkflowError(f"figure {name!r} of stage {stage!r} has no caption: write {caption}")
+    FIGURES[name] = {"stage": stage, "category": category, "caption": caption, "files": [png, pdf]}
     return [report(png, caption=f"../report/{name}.rst", category=category), pdf]
+
+
+def all_targets():
+    """What `rule all` builds: every registered stage's outputs and paper figures."""
+    return [o for outputs in STAGES.values() for o in outputs] + [
+        f for figure in FIGURES.values() if figure["stage"] in STAGES for f in figure["files"]
+    ]
 
 
 def render_pngs(net, layer, channels):
@@ -109,15 +134,10 @@ DOMAIN_FIGURES = ("domain_confusion", "domain_detector", "domain_overlays")
 
 
 def domain_outputs():
-    """What `rule all` builds of the domain-shift stage (nothing when domain.source is none
-    or its user-given folder is missing)."""
-    if not DOMAIN_IN_ALL:
-        return []
+    """What `rule all` builds of the domain-shift stage besides its paper figures."""
     per_net = ["accuracy.csv", "confusion_source.csv", "confusion_target.csv", "detector.csv", "overlays.csv"]
     per_net += [f"{name}.{ext}" for name in ("confusion", "detector", "overlays", "class_sums") for ext in ("png", "pdf")]
     return expand(f"{R}/domain/{{net}}/{{name}}", net=NETS, name=per_net) + [
         f"{R}/domain/compare.csv",
         f"{R}/domain/summary.csv",
-        *figure_files("domain_compare"),
-        *(f for name in DOMAIN_FIGURES for f in figure_files(name)),
     ]

@@ -105,3 +105,8 @@ rule compare_channels:
         "../../envs/vischange.yaml"
     script:
         "../../scripts/compare_channels.py"
+
+
+register_stage(
+    "compare", [f"{R}/compare/{name}" for name in ("channels.csv", "gram.csv", "layers.csv", "summary.json")]
+)

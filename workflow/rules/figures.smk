@@ -9,7 +9,7 @@ rule figure_render_pairs:
         channels=f"{R}/compare/channels.csv",
         tables=_RENDERS,
     output:
-        report_figure("render_pairs", "Renders"),
+        report_figure("render_pairs", "Renders", "compare"),
     params:
         tables=list(RENDER_TABLES),
         seed=SEEDS[0],
@@ -30,8 +30,8 @@ rule figure_top_channels:
         channels=f"{R}/compare/channels.csv",
         tables=_RENDERS,
     output:
-        most=report_figure("most_changed", "Renders"),
-        least=report_figure("least_changed", "Renders"),
+        most=report_figure("most_changed", "Renders", "compare"),
+        least=report_figure("least_changed", "Renders", "compare"),
     params:
         tables=list(RENDER_TABLES),
         seed=SEEDS[0],
@@ -53,7 +53,7 @@ rule figure_random_channels:
         channels=f"{R}/compare/channels.csv",
         tables=_RENDERS,
     output:
-        report_figure("random_channels", "Renders"),
+        report_figure("random_channels", "Renders", "compare"),
     params:
         tables=list(RENDER_TABLES),
         seed=SEEDS[0],
@@ -77,7 +77,7 @@ rule figure_cosine_by_layer:
         channels=f"{R}/compare/channels.csv",
         layers=f"{R}/compare/layers.csv",
     output:
-        report_figure("cosine_by_layer", "Change per layer"),
+        report_figure("cosine_by_layer", "Change per layer", "compare"),
     params:
         percentile=config["compare"]["noise_percentile"],
     localrule: True
@@ -96,7 +96,7 @@ rule figure_gram_by_layer:
     input:
         f"{R}/compare/gram.csv",
     output:
-        report_figure("gram_by_layer", "Change per layer"),
+        report_figure("gram_by_layer", "Change per layer", "compare"),
     localrule: True
     log:
         f"{LOGS}/figure_gram_by_layer/figure_gram_by_layer.log",
@@ -114,8 +114,8 @@ rule figure_gray:
         renders=f"{R}/compare/renders.csv",
         cut=f"{R}/compare/gray_cut.json",
     output:
-        scores=report_figure("gray_scores", "Gray filter"),
-        counts=report_figure("gray_counts", "Gray filter"),
+        scores=report_figure("gray_scores", "Gray filter", "compare"),
+        counts=report_figure("gray_counts", "Gray filter", "compare"),
     localrule: True
     log:
         f"{LOGS}/figure_gray/figure_gray.log",

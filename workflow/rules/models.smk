@@ -82,3 +82,6 @@ rule finetune:
         "../../envs/vischange.yaml"
     script:
         "../../scripts/finetune.py"
+
+
+register_stage("models", [f"{R}/models/finetune_metrics.json"])

@@ -43,6 +43,11 @@ rule paper_variables:
         "../../scripts/paper_variables.py"
 
 
+# What the paper reads besides the figures (no Quarto needed); the paper itself is the
+# separate target `paper`.
+register_stage("paper", [f"{R}/paper/{vpaper.VARIABLES_FILE}"] + [f"{R}/paper/{vpaper.TABLES_DIR}/{name}" for name in vpaper.TABLES])
+
+
 rule paper:
     """Stage the manuscript with its variables, tables and figures in results/{experiment}/paper/ and render HTML and PDF (Typst)."""
     input:

@@ -115,7 +115,7 @@ if PATCH_JOBS:
         output:
             table=f"{P}/overview.csv",
             margin=f"{P}/atlas_margin.csv",
-            figure=report_figure("patches", "Atlas patches"),
+            figure=report_figure("patches", "Atlas patches", "patches"),
         params:
             networks=NETS,
         localrule: True
@@ -127,3 +127,6 @@ if PATCH_JOBS:
             "../../envs/vischange.yaml"
         script:
             "../../scripts/patches_overview.py"
+
+
+register_stage("patches", patch_outputs())

@@ -48,5 +48,5 @@ def patch_outputs():
     """Final outputs of every tested (network, direction)."""
     names = ["summary.csv", "summary.json", "flip_rate.png", "flip_rate.pdf", "gallery.png", "gallery.pdf"]
     per_job = [f"{patch_dir(*key)}/{name}" for key in PATCH_JOBS for name in names]
-    overview = [f"{P}/overview.csv", f"{P}/atlas_margin.csv", *figure_files("patches")] if PATCH_JOBS else []
+    overview = [f"{P}/overview.csv", f"{P}/atlas_margin.csv"] if PATCH_JOBS else []
     return per_job + overview

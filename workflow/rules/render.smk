@@ -117,3 +117,6 @@ rule render_quality:
         "../../envs/vischange.yaml"
     script:
         "../../scripts/render_quality.py"
+
+
+register_stage("render", [f"{R}/renders/quality.csv"])

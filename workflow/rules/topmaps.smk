@@ -116,8 +116,8 @@ rule topmaps_figures:
         topmaps=expand(f"{R}/topmaps/{{net}}/lists.png", net=NETS),
         topmaps_separation=expand(f"{R}/topmaps/{{net}}/{{name}}.png", name=["class_sums", "detector"], net=NETS),
     output:
-        topmaps=report_figure("topmaps", "Top feature maps"),
-        topmaps_separation=report_figure("topmaps_separation", "Top feature maps"),
+        topmaps=report_figure("topmaps", "Top feature maps", "topmaps"),
+        topmaps_separation=report_figure("topmaps_separation", "Top feature maps", "topmaps"),
     params:
         titles={
             "topmaps": [f"{net} network" for net in NETS],
@@ -138,3 +138,9 @@ rule topmaps_figures:
         "../../envs/vischange.yaml"
     script:
         "../../scripts/figure_panels.py"
+
+
+register_stage(
+    "topmaps",
+    expand(f"{R}/topmaps/{{net}}/{{name}}", net=NETS, name=["top_maps.csv", "detector.csv", "lists.png", "lists.pdf"]),
+)
