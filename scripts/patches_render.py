@@ -12,6 +12,7 @@ stages.render_stage(
     pair=(a, b),
     source=source,
     target=target,
+    layer=snakemake.params.layer,
     settings=snakemake.params.patches,
     icon_settings=snakemake.params.icons,
     image_size=snakemake.params.image_size,

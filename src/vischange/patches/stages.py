@@ -57,6 +57,7 @@ def render_stage(
     pair: Sequence[str],
     source: str,
     target: str,
+    layer: str,
     settings: dict,
     icon_settings: dict,
     image_size: int,
@@ -68,7 +69,8 @@ def render_stage(
     """Render the atlas patches of one (network, pair, direction).
 
     pair: (a, b) of the pair atlas; source, target: class names (one of
-    :func:`.candidates.pair_directions`). settings: the config's ``patches`` section;
+    :func:`.candidates.pair_directions`). layer: the atlas layer whose ``directions``
+    and ``cells`` these are (``patches.layer``). settings: the config's ``patches`` section;
     icon_settings: ``atlas.icons`` (lr, param, cossim_pow, redirect_steps, batch_size,
     objective, transforms).
     manifest: the training images whose colour statistics the parameterization uses,
@@ -101,7 +103,7 @@ def render_stage(
         param_kwargs = param_arguments(icon_settings["param"], manifest, size, seed)
         # The atlas icon's own seed: the patch starts from the icon's initial image.
         pictures, values = render_directions(
-            model, _layer_of(directions), todo["vectors"][rows], todo["seed"][rows], whitening=whitening,
+            model, layer, todo["vectors"][rows], todo["seed"][rows], whitening=whitening,
             size=size, steps=settings["steps"], lr=icon_settings["lr"], param=icon_settings["param"],
             cossim_pow=icon_settings["cossim_pow"], redirect_steps=icon_settings["redirect_steps"],
             batch_size=icon_settings["batch_size"], device=device, normalize=normalize, param_kwargs=param_kwargs,
@@ -121,12 +123,6 @@ def render_stage(
     })
     write_csv(out_table, table)
     log.info("%d atlas patches favouring %r (pasted onto %r), %d px", len(table), target, source, size)
-
-
-def _layer_of(directions: str | Path) -> str:
-    # atlas/{net}/{layer}/directions.npz
-    return Path(directions).parent.name
-
 
 
 def experiment_stage(
