@@ -1,11 +1,11 @@
 """Rule attribution: saliency, Grad-CAM, filters, feature maps, UMAP decision view and confusion for one network."""
-from vischange import attribution
+from vischange.attribution import stages
 from vischange.runtime import start_job
 
 device = start_job(snakemake)
 i, o, p = snakemake.input, snakemake.output, snakemake.params
 settings = p.attribution
-attribution.views(
+stages.views(
     i.model,
     i.head,
     test_manifest=i.test,

@@ -1,10 +1,10 @@
 """Rule domain_scan: top-map-layer activations and the task head's decisions on the target domain."""
-from vischange import domain
+from vischange.domain import stages
 from vischange.runtime import start_job
 
 device = start_job(snakemake)
 i, o, p = snakemake.input, snakemake.output, snakemake.params
-domain.scan(
+stages.scan(
     i.model,
     i.head,
     manifest=i.target,

@@ -1,10 +1,10 @@
 """Rule domain_summary: source vs target accuracy, confusion, detector-versus-classifier table, class sums, overlays."""
-from vischange import domain
+from vischange.domain import stages
 from vischange.runtime import start_job
 
 device = start_job(snakemake)
 i, o, p = snakemake.input, snakemake.output, snakemake.params
-domain.summarize(
+stages.summarize(
     i.model,
     net=snakemake.wildcards.net,
     layer=p.topmaps["layer"],

@@ -1,10 +1,10 @@
 """Rule patches_experiment: paste every patch onto every source-class test image; record predictions."""
-from vischange import patches
+from vischange.patches import stages
 from vischange.runtime import start_job
 
 device = start_job(snakemake)
 _a, _b, source, target = snakemake.params.job
-patches.experiment_stage(
+stages.experiment_stage(
     snakemake.input.model,
     snakemake.input.candidates,
     snakemake.input.test,

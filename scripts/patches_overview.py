@@ -1,9 +1,9 @@
 """Rule patches_overview: every tested (network, direction) of the atlas-patch experiment in one table and figure."""
-from vischange import patches
+from vischange.patches import stages
 from vischange.runtime import start_job
 
 start_job(snakemake)
-patches.overview_stage(
+stages.overview_stage(
     snakemake.input.summaries,
     networks=snakemake.params.networks,
     out_table=snakemake.output.table,

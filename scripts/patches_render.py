@@ -1,10 +1,10 @@
 """Rule patches_render: render the atlas patches of one (network, pair, direction)."""
-from vischange import patches
+from vischange.patches import stages
 from vischange.runtime import start_job
 
 device = start_job(snakemake)
 a, b, source, target = snakemake.params.job
-patches.render_stage(
+stages.render_stage(
     snakemake.input.model,
     snakemake.input.manifest,
     snakemake.input.directions,
@@ -12,6 +12,7 @@ patches.render_stage(
     pair=(a, b),
     source=source,
     target=target,
+    layer=snakemake.params.layer,
     settings=snakemake.params.patches,
     icon_settings=snakemake.params.icons,
     image_size=snakemake.params.image_size,

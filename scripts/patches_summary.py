@@ -1,10 +1,10 @@
 """Rule patches_summary: flip rates, the rate figure and the gallery of one (network, pair, direction)."""
-from vischange import patches
+from vischange.patches import stages
 from vischange.runtime import start_job
 
 start_job(snakemake)
 _a, _b, source, target = snakemake.params.job
-patches.summary_stage(
+stages.summary_stage(
     snakemake.input.flips,
     snakemake.input.candidates,
     snakemake.input.test,

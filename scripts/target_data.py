@@ -1,12 +1,12 @@
 """Rule target_data: the target domain's manifest, data/target.csv (domain-shifted demo images, or a user-given folder)."""
-from vischange import domain
 from vischange.datasets import stanford
+from vischange.domain import stages
 from vischange.runtime import start_job
 
 start_job(snakemake)
 p = snakemake.params
 if p.domain["source"] == "synthetic":
-    domain.synthetic_target(
+    stages.synthetic_target(
         snakemake.output.manifest,
         task=p.synthetic["finetune_task"],
         per_class=p.synthetic["finetune_counts"]["test"],

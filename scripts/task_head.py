@@ -1,12 +1,12 @@
 """Rule task_head: the head deciding the fine-tuning task for one network, and its predictions."""
 from pathlib import Path
 
-from vischange import attribution
+from vischange.attribution import stages
 from vischange.runtime import start_job
 
 device = start_job(snakemake)
 p, o = snakemake.params, snakemake.output
-attribution.task_head(
+stages.task_head(
     snakemake.input.model,
     kind=p.kind,
     manifests={Path(m).stem: m for m in snakemake.input.data},

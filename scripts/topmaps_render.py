@@ -1,14 +1,15 @@
 """Rule topmaps_render: top maps of the shown classes, by the seed's upscaling render and by the render engine."""
 import pandas as pd
 
-from vischange import class_maps, topmaps
+from vischange import class_maps
 from vischange.datasets import read_classes
 from vischange.runtime import start_job
+from vischange.topmaps import stages
 
 device = start_job(snakemake)
 settings = snakemake.params.topmaps
 names = read_classes(snakemake.input.classes)
-topmaps.render_top_maps(
+stages.render_top_maps(
     snakemake.input.model,
     layer=settings["layer"],
     top_maps=pd.read_csv(snakemake.input.top_maps),

@@ -1,12 +1,12 @@
 """Rule topmaps_scan: activations of the layer on every split and each class's top maps."""
 from pathlib import Path
 
-from vischange import topmaps
 from vischange.runtime import start_job
+from vischange.topmaps import stages
 
 device = start_job(snakemake)
 settings = snakemake.params.topmaps
-topmaps.scan(
+stages.scan(
     snakemake.input.model,
     layer=settings["layer"],
     manifests={Path(p).stem: p for p in snakemake.input.data},

@@ -1,10 +1,10 @@
 """Rule topmaps_summary: one image's maps, one map on many images, class sums as a detector, every top-map figure."""
-from vischange import topmaps
 from vischange.runtime import start_job
+from vischange.topmaps import stages
 
 device = start_job(snakemake)
 i, o = snakemake.input, snakemake.output
-topmaps.summarize(
+stages.summarize(
     i.model,
     net=snakemake.wildcards.net,
     layer=snakemake.params.topmaps["layer"],

@@ -1,6 +1,8 @@
 """The package's shape, read from its source (AST, no imports run).
 
 * The import graph of src/vischange, function-local imports included, has no cycle.
+* Every stage is a subpackage; the rules of a stage with a job module (``stages.py``) call
+  it through that module, with its figures in ``figures.py``.
 * A stage never imports another stage; stages share code only through the shared
   foundations, and read each other's results only through files.
 * Modules outside the render package reach it through its public API (``vischange.render``),
@@ -27,6 +29,11 @@ SRC = REPO / "src"
 PACKAGE = "vischange"
 
 STAGES = {"topmaps", "attribution", "domain", "patches", "atlas", "compare"}
+# Stages whose scripts call one module of job entry points, ``stages.py`` (compare's scripts
+# call its features, gray and stats modules directly).
+JOB_STAGES = {"topmaps", "attribution", "domain", "patches", "atlas"}
+# The figures module of each job stage, ``figures.py``; atlas draws in atlas/images.py.
+FIGURES = {stage: "images" if stage == "atlas" else "figures" for stage in JOB_STAGES}
 SHARED = {"models", "datasets", "activations", "heads", "metrics", "plots", "runtime", "config", "paper", "render",
           "train", "class_maps", "names", "paths"}
 HOOK_MODULES = {"vischange.render.hooks", "vischange.atlas.collect"}
@@ -134,6 +141,35 @@ def test_every_module_is_a_stage_or_shared(files):
     unknown = sorted({top(n) for n in files} - STAGES - SHARED - {None})
     assert not unknown, f"classify {unknown} as a stage or a shared foundation in tests/test_architecture.py"
     assert not STAGES & SHARED
+
+
+def test_every_stage_is_a_subpackage_with_a_job_module_and_a_figures_module(files):
+    not_packages = sorted(s for s in STAGES if not _is_package(f"{PACKAGE}.{s}", files))
+    assert not not_packages, f"stages that are single modules, not subpackages: {not_packages}"
+    missing = sorted(f"{PACKAGE}.{s}.{m}" for s in JOB_STAGES for m in ("stages", FIGURES[s])
+                     if f"{PACKAGE}.{s}.{m}" not in files)
+    assert not missing, f"stage modules missing: {missing}"
+
+
+def script_imports(path: Path) -> list[tuple[str, int]]:
+    """The vischange modules a script imports (``from vischange import x`` names vischange.x)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found += [(f"{node.module}.{alias.name}", node.lineno) for alias in node.names]
+    return [(name, line) for name, line in found if name.startswith(PACKAGE + ".")]
+
+
+def test_scripts_call_a_job_stage_through_its_stages_module():
+    bad = [
+        f"scripts/{script.name}:{line} imports {name}"
+        for script in sorted((REPO / "scripts").glob("*.py"))
+        for name, line in script_imports(script)
+        if top(name) in JOB_STAGES and not name.startswith(f"{PACKAGE}.{top(name)}.stages")
+    ]
+    assert not bad, "a script reaches a stage past its job module (stages.py):\n" + "\n".join(bad)
 
 
 def test_the_import_graph_has_no_cycle(files):
@@ -245,3 +281,9 @@ def test_the_checks_see_what_they_check(tmp_path):
     assert ("vischange.atlas.stages", "vischange.render.chunk") in edges
     assert any(isinstance(node, ast.Attribute) and node.attr in HOOK_METHODS
                for node in ast.walk(ast.parse(fake["vischange.atlas.stages"].read_text())))
+    assert not _is_package("vischange.topmaps", fake) and _is_package("vischange.atlas", fake)
+    script = tmp_path / "script.py"
+    script.write_text("from vischange import runtime, topmaps\nfrom vischange.atlas.stages import x\n"
+                      "import vischange.patches.flips\n")
+    assert script_imports(script) == [("vischange.runtime", 1), ("vischange.topmaps", 1),
+                                      ("vischange.atlas.stages.x", 2), ("vischange.patches.flips", 3)]

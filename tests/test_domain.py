@@ -8,10 +8,11 @@ import pytest
 from PIL import Image
 
 from vischange import config as vcfg
-from vischange import domain, metrics
+from vischange import metrics
 from vischange.datasets import read_manifest
 from vischange.datasets import stanford
 from vischange.datasets import synthetic as S
+from vischange.domain import shift, stages
 
 SIZE = 32
 
@@ -64,7 +65,7 @@ def test_xray_keeps_the_texture_visible_inside_the_object():
 
 def test_synthetic_target_is_the_test_split_redrawn_with_exact_labels(tmp_path):
     source = S.write_dataset(tmp_path / "data", "textures", {"test": 2}, SIZE, seed=3)["test"]
-    frame = domain.synthetic_target(tmp_path / "data/target.csv", task="textures", per_class=2, image_size=SIZE,
+    frame = stages.synthetic_target(tmp_path / "data/target.csv", task="textures", per_class=2, image_size=SIZE,
                                     seed=3, style="xray", classes_txt=tmp_path / "data/classes.txt")
     written = read_manifest(tmp_path / "data/target.csv")
     assert written["label"].tolist() == source["label"].tolist() == frame["label"].tolist()
@@ -76,10 +77,10 @@ def test_synthetic_target_is_the_test_split_redrawn_with_exact_labels(tmp_path):
     again = np.asarray(S.make_image("textures", 0, S.image_rng(3, "textures", "test", 0), SIZE, "xray"), dtype=float)
     np.testing.assert_array_equal(first, again)
     with pytest.raises(ValueError, match="domain.style"):
-        domain.synthetic_target(tmp_path / "x.csv", task="textures", per_class=1, image_size=SIZE, seed=3,
+        stages.synthetic_target(tmp_path / "x.csv", task="textures", per_class=1, image_size=SIZE, seed=3,
                                 style="default", classes_txt=tmp_path / "data/classes.txt")
     with pytest.raises(ValueError, match="classes"):
-        domain.synthetic_target(tmp_path / "x.csv", task="shapes", per_class=1, image_size=SIZE, seed=3,
+        stages.synthetic_target(tmp_path / "x.csv", task="shapes", per_class=1, image_size=SIZE, seed=3,
                                 style="xray", classes_txt=tmp_path / "data/classes.txt")
 
 
@@ -161,7 +162,7 @@ def hand_domains():
 
 def test_cross_domain_detector_scores_each_domain_on_its_own_images():
     val_sums, val_labels, source, target = hand_domains()
-    table = domain.cross_domain_detector(val_sums, val_labels, {"source": source, "target": target}, ["a", "b"], [1, 1])
+    table = shift.cross_domain_detector(val_sums, val_labels, {"source": source, "target": target}, ["a", "b"], [1, 1])
     a, b = table.iloc[0], table.iloc[1]
     assert a["threshold"] == 5.0 and b["threshold"] == 5.0  # best F1 on validation
     assert a["source_auc"] == 1.0 and a["source_recall"] == 1.0 and a["source_precision"] == 1.0
@@ -180,23 +181,23 @@ def test_cross_domain_detector_scores_each_domain_on_its_own_images():
 def test_threshold_comes_from_source_validation_only():
     val_sums, val_labels, source, target = hand_domains()
     names, n_maps = ["a", "b"], [1, 1]
-    first = domain.cross_domain_detector(val_sums, val_labels, {"source": source, "target": target}, names, n_maps)
+    first = shift.cross_domain_detector(val_sums, val_labels, {"source": source, "target": target}, names, n_maps)
     # Re-choosing on the target would give threshold 4 for class 0 (recall 1): it must stay 5.
     assert metrics.best_threshold(target["sums"][:, 0], target["labels"] == 0) == 4.0
     assert first.loc[0, "threshold"] == 5.0
     # Changing the evaluated domains leaves thresholds alone; changing validation moves them.
     shuffled = {**target, "sums": target["sums"][::-1].copy(), "labels": target["labels"][::-1].copy()}
-    again = domain.cross_domain_detector(val_sums, val_labels, {"source": source, "target": shuffled}, names, n_maps)
+    again = shift.cross_domain_detector(val_sums, val_labels, {"source": source, "target": shuffled}, names, n_maps)
     assert again["threshold"].tolist() == first["threshold"].tolist()
     moved = val_sums.copy()
     moved[1, 0] = 3.0
-    third = domain.cross_domain_detector(moved, val_labels, {"source": source, "target": target}, names, n_maps)
+    third = shift.cross_domain_detector(moved, val_labels, {"source": source, "target": target}, names, n_maps)
     assert third.loc[0, "threshold"] == 3.0 and third.loc[0, "target_recall"] == 1.0
 
 
 def test_a_class_without_top_maps_has_no_detector_but_keeps_its_classifier():
     val_sums, val_labels, source, target = hand_domains()
-    table = domain.cross_domain_detector(
+    table = shift.cross_domain_detector(
         np.where([True, False], val_sums, np.nan), val_labels,
         {"source": {**source, "sums": np.where([True, False], source["sums"], np.nan)},
          "target": {**target, "sums": np.where([True, False], target["sums"], np.nan)}},
@@ -209,14 +210,14 @@ def test_compare_puts_both_networks_side_by_side(tmp_path):
     val_sums, val_labels, source, target = hand_domains()
     detectors, accuracies = {}, {}
     for net in ("base", "finetuned"):
-        table = domain.cross_domain_detector(val_sums, val_labels, {"source": source, "target": target}, ["a", "b"], [1, 1])
+        table = shift.cross_domain_detector(val_sums, val_labels, {"source": source, "target": target}, ["a", "b"], [1, 1])
         table.to_csv(tmp_path / f"{net}_detector.csv", index=False)
         metrics.accuracy_table({"source": source["labels"], "target": target["labels"]},
                               {"source": source["probs"].argmax(1), "target": target["probs"].argmax(1)}
                               ).to_csv(tmp_path / f"{net}_accuracy.csv", index=False)
         detectors[net], accuracies[net] = tmp_path / f"{net}_detector.csv", tmp_path / f"{net}_accuracy.csv"
     figure = [tmp_path / "compare.png", tmp_path / "compare.pdf"]
-    table = domain.compare(detectors, accuracies, tmp_path / "compare.csv", tmp_path / "summary.csv", figure)
+    table = stages.compare(detectors, accuracies, tmp_path / "compare.csv", tmp_path / "summary.csv", figure)
     assert len(table) == 4 and set(table["net"]) == {"base", "finetuned"}
     row = table.iloc[1]
     assert row["detector_auc_change"] == pytest.approx(row["detector_auc_target"] - row["detector_auc_source"]) == -1.0

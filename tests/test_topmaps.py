@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vischange import topmaps
+from vischange.topmaps import selection
 
 
 def test_image_top_maps_orders_by_activation_ties_to_lower_index():
     acts = np.array([[0.1, 0.5, 0.5, 0.9], [3.0, 1.0, 2.0, 2.0]])
-    assert topmaps.image_top_maps(acts, 3).tolist() == [[3, 1, 2], [0, 2, 3]]
+    assert selection.image_top_maps(acts, 3).tolist() == [[3, 1, 2], [0, 2, 3]]
     with pytest.raises(ValueError, match="4 maps"):
-        topmaps.image_top_maps(acts, 5)
+        selection.image_top_maps(acts, 5)
 
 
 def hand_case():
@@ -36,7 +36,7 @@ def hand_case():
 
 def test_class_top_maps_counts_ranks_and_removes_shared_maps():
     acts, labels = hand_case()
-    table = topmaps.class_top_maps(acts, labels, n1=2, n2=3, n_classes=4)
+    table = selection.class_top_maps(acts, labels, n1=2, n2=3, n_classes=4)
     lists = {k: rows["map"].tolist() for k, rows in table.groupby("label")}
     # class 0: map 0 in both images (count 2); maps 1 and 2 once each, tie broken by the
     # class's mean activation (map 2: (1 + 8) / 2 = 4.5 > map 1: 4).
@@ -52,9 +52,9 @@ def test_class_top_maps_counts_ranks_and_removes_shared_maps():
     assert shared[(0, 2)] == "1" and shared[(1, 2)] == "0"
     assert shared[(1, 4)] == "2" and shared[(2, 4)] == "1"
     assert shared[(0, 0)] == "" and shared[(2, 5)] == ""
-    kept = topmaps.unique_top_maps(table, 4)
+    kept = selection.unique_top_maps(table, 4)
     assert kept == {0: [0, 1], 1: [3], 2: [5], 3: []}
-    top = topmaps.top_maps_table(table, ["a", "b", "c", "d"])
+    top = selection.top_maps_table(table, ["a", "b", "c", "d"])
     assert top["map"].tolist() == [0, 1, 3, 5]
     assert top["rank"].tolist() == [1, 2, 1, 1]  # re-ranked among the kept
     assert top["class"].tolist() == ["a", "a", "b", "c"]
@@ -62,7 +62,7 @@ def test_class_top_maps_counts_ranks_and_removes_shared_maps():
 
 def test_class_top_maps_with_n2_one_keeps_only_the_most_frequent():
     acts, labels = hand_case()
-    table = topmaps.class_top_maps(acts, labels, n1=2, n2=1, n_classes=3)
+    table = selection.class_top_maps(acts, labels, n1=2, n2=1, n_classes=3)
     assert table["map"].tolist() == [0, 3, 5] and not table["shared"].any()
 
 

@@ -21,6 +21,7 @@ rule patches_render:
         target=_PATCH_SLUG,
     params:
         job=patch_job,
+        layer=PATCH_LAYER,
         patches=PATCHES,
         icons=ATLAS["icons"],
         image_size=config["data"]["image_size"],

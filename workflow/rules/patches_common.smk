@@ -1,7 +1,7 @@
 # Shared names and path helpers of the atlas-patch rules (workflow/rules/patches.smk).
 from snakemake.logging import logger
 
-from vischange import patches as vpatches
+from vischange.patches import candidates as vpatches
 
 PATCHES = config["patches"]
 P = L.stage("patches")
