@@ -22,7 +22,7 @@ from .conftest import REPO
 SRC = REPO / "src"
 PACKAGE = "vischange"
 
-STAGES = {"topmaps", "attribution", "domain", "patches", "atlas", "compare"}
+STAGES = {"topmaps", "attribution", "domain", "patches", "atlas", "compare", "change"}
 SHARED = {"models", "datasets", "activations", "heads", "metrics", "plots", "runtime", "config", "paper", "render",
           "train", "class_maps", "names"}
 HOOK_MODULES = {"vischange.render.hooks", "vischange.atlas.collect"}
