@@ -1,17 +1,20 @@
 """Change without renders: linear CKA, its bootstrap interval and reference, per-channel
-correlation, relative weight change."""
+correlation, relative weight change, and the job on two tiny ResNet-18 checkpoints that
+differ only from layer4 on (the layers before it are the control: exactly 1)."""
 
 from __future__ import annotations
 
 import copy
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.stats
 import torch
+from PIL import Image
 
 from vischange import models
-from vischange.change import measures
+from vischange.change import figures, jobs, measures
 from vischange.change.measures import channel_correlation, cka_interval, cka_null, linear_cka, weight_change
 
 
@@ -219,3 +222,102 @@ def test_frozen_modules_of_a_resnet_change_by_exactly_zero():
     assert not measures.identical_upstream(state_b, state_f, order, "layer4.0")
     assert measures.touches("layer4", ["layer4.0"]) and measures.touches("layer4.0.conv1", ["layer4"])
     assert not measures.touches("layer3", ["layer4.0", "fc"]) and not measures.touches("layer4.1", ["layer4.0"])
+
+
+# The job ------------------------------------------------------------------------------
+
+
+def test_pick_images_is_a_seeded_sorted_subset():
+    picks = jobs.pick_images(100, 10, seed=3)
+    assert len(set(picks)) == 10 and (np.diff(picks) > 0).all() and picks.max() < 100
+    assert picks.tolist() == jobs.pick_images(100, 10, seed=3).tolist() != jobs.pick_images(100, 10, seed=4).tolist()
+    assert jobs.pick_images(5, 10, seed=3).tolist() == [0, 1, 2, 3, 4]
+
+
+@pytest.fixture(scope="module")
+def change_run(tmp_path_factory):
+    """Two ResNet-18 checkpoints, the second with layer4 moved (weights and BatchNorm
+    statistics) and a new 3-class head; 12 images, 10 of them used; run twice."""
+    folder = tmp_path_factory.mktemp("change")
+    torch.manual_seed(0)
+    base = models.build("resnet18", 4).eval()
+    ft = copy.deepcopy(base)
+    with torch.no_grad():
+        for p in ft.layer4.parameters():
+            p.add_(0.005 * torch.randn_like(p))
+        ft.layer4[0].bn1.running_mean.add_(0.1)
+    models.replace_head(ft, 3, torch.Generator().manual_seed(1))
+    stats = dict(mean=[0.5] * 3, std=[0.25] * 3)
+    models.save_checkpoint(folder / "base.pt", base, arch="resnet18", class_names=list("abcd"), **stats)
+    models.save_checkpoint(folder / "finetuned.pt", ft, arch="resnet18", class_names=list("xyz"), **stats)
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    (folder / "test.csv").write_text("path,label\n" + "".join(f"{i}.png,{i % 3}\n" for i in range(12)))
+    runs = []
+    for run in ("a", "b"):
+        out = {k: folder / run / f"{k}.csv" for k in ("layers", "channels", "weights", "tensors")}
+        jobs.activation_change(
+            folder / "base.pt", folder / "finetuned.pt", folder / "test.csv",
+            layers=["conv1", "layer1", "layer2.1", "layer3", "layer4.0", "layer4"],
+            settings=dict(max_images=10, batch_size=5, n_boot=50, confidence=0.95, n_null=5),
+            data=dict(image_size=32, eval_crop=1.0), seed=0, device="cpu", trainable=["layer4"],
+            **{f"out_{k}": v for k, v in out.items()},
+        )
+        runs.append(out)
+    return folder, runs
+
+
+def test_layers_before_the_fine_tuned_block_give_exactly_one(change_run):
+    _, (out, _) = change_run
+    layers = pd.read_csv(out["layers"]).set_index("layer")
+    assert list(layers.columns) == jobs.LAYER_COLUMNS[1:]
+    assert (layers.n_images == 10).all()
+    assert layers.n_channels.tolist() == [64, 64, 128, 256, 512, 512]
+    control = ["conv1", "layer1", "layer2.1", "layer3"]
+    assert layers.loc[control, "identical_upstream"].all() and not layers.loc[control, "fine_tuned"].any()
+    assert (layers.loc[control, ["cka", "cka_low", "cka_high", "corr_median"]] == 1.0).all().all()
+    moved = ["layer4.0", "layer4"]
+    assert not layers.loc[moved, "identical_upstream"].any() and layers.loc[moved, "fine_tuned"].all()
+    assert (layers.loc[moved, "cka"] < 1).all() and (layers.loc[moved, "cka_low"] <= layers.loc[moved, "cka"]).all()
+    channels = pd.read_csv(out["channels"])
+    assert list(channels.columns) == jobs.CHANNEL_COLUMNS and len(channels) == layers.n_channels.sum()
+    early = channels[channels.layer.isin(control)]
+    # Random weights on 32 px images leave a few channels dead (0 for every image): no correlation.
+    dead = early.correlation.isna()
+    assert dead.sum() == layers.loc[control, "n_constant"].sum() < 0.05 * len(early)
+    assert (early[dead].base_mean == 0).all() and (early.correlation[~dead] == 1.0).all()
+    assert (early.base_mean == early.finetuned_mean).all()
+    late = channels[channels.layer.isin(moved)].correlation.dropna()
+    assert len(late) and (late < 1.0).any()
+
+
+def test_weights_table_marks_frozen_fine_tuned_and_replaced_modules(change_run):
+    _, (out, _) = change_run
+    weights = pd.read_csv(out["weights"]).set_index("module")
+    assert list(weights.index[:3]) == ["conv1", "bn1", "layer1.0"] and list(weights.index[-2:]) == ["fc", "layer4"]
+    frozen = [m for m in weights.index if not m.startswith(("layer4", "fc"))]
+    changes = weights.loc[frozen, ["kernel_change", "other_change", "stat_change"]]
+    assert ((changes == 0.0) | changes.isna()).all().all() and (changes.kernel_change.dropna() == 0.0).sum() == 7
+    assert weights.loc[frozen, "identical"].all()
+    assert not weights.loc[frozen, "fine_tuned"].any()
+    assert (weights.loc[["layer4.0", "layer4.1", "layer4"], "kernel_change"] > 0).all()
+    assert weights.loc[["layer4.0", "layer4.1", "fc", "layer4"], "fine_tuned"].all()
+    assert weights.loc["layer4.0", "stat_change"] > 0 and weights.loc["fc", "replaced"]
+    assert np.isnan(weights.loc["fc", "kernel_change"])
+    tensors = pd.read_csv(out["tensors"])
+    assert tensors.tensor.iloc[0] == "conv1.weight" and tensors[tensors.tensor.str.startswith("layer1.")].identical.all()
+
+
+def test_reruns_write_identical_tables_and_the_figure(change_run):
+    folder, (a, b) = change_run
+    for key in a:
+        assert a[key].read_bytes() == b[key].read_bytes(), key
+    out = [folder / "change.png", folder / "change.pdf"]
+    jobs.activation_change_figure(a["layers"], a["channels"], a["weights"], out)
+    assert all(p.stat().st_size > 1000 for p in out)
+    # Without the fine-tuning config the flags stay empty and the figure still draws.
+    layers = pd.read_csv(a["layers"]).assign(fine_tuned=None)
+    weights = pd.read_csv(a["weights"]).assign(fine_tuned=None)
+    figures.change_figure(layers, pd.read_csv(a["channels"]), weights, [folder / "unknown.png"])
+    assert (folder / "unknown.png").exists()
