@@ -28,10 +28,10 @@ from .conftest import REPO
 SRC = REPO / "src"
 PACKAGE = "vischange"
 
-STAGES = {"topmaps", "attribution", "domain", "patches", "atlas", "compare"}
+STAGES = {"topmaps", "attribution", "domain", "patches", "atlas", "compare", "change"}
 # Stages whose scripts call one module of job entry points, ``stages.py`` (compare's scripts
 # call its features, gray and stats modules directly).
-JOB_STAGES = {"topmaps", "attribution", "domain", "patches", "atlas"}
+JOB_STAGES = {"topmaps", "attribution", "domain", "patches", "atlas", "change"}
 # The figures module of each job stage, ``figures.py``; atlas draws in atlas/images.py.
 FIGURES = {stage: "images" if stage == "atlas" else "figures" for stage in JOB_STAGES}
 SHARED = {"models", "datasets", "activations", "heads", "metrics", "plots", "runtime", "config", "paper", "render",

@@ -1,0 +1,13 @@
+"""Change without renders (issue 19, item 6): how fine-tuning changed each layer, read from
+activations on the same held-out images and from the weights.
+
+* :mod:`.measures` -- linear CKA (Kornblith et al. 2019) with a bootstrap interval and a
+  shuffled-images reference, per-channel correlation, relative weight change
+  (Neyshabur et al. 2020), and which layers are controls.
+* :mod:`.figures` -- the figure of the three.
+* :mod:`.stages` -- the workflow's change rules, one function each.
+"""
+
+from .measures import channel_correlation, cka_interval, cka_null, linear_cka, tensor_change, weight_change
+
+__all__ = ["channel_correlation", "cka_interval", "cka_null", "linear_cka", "tensor_change", "weight_change"]

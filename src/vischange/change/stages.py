@@ -1,0 +1,196 @@
+"""The render-free change jobs, one function per rule.
+
+Files (written where the caller says; the rule places them):
+
+* ``layers.csv``: one row per layer: linear CKA of the two networks' activations on the
+  same images, its bootstrap interval and shuffled-images reference, and a summary of the
+  per-channel correlations.
+* ``channels.csv``: one row per (layer, channel): correlation across images and the mean
+  activation in each network.
+* ``weights.csv``: one row per module: relative weight change (see
+  :func:`.measures.weight_change`).
+* ``tensors.csv`` (optional): one row per state-dict tensor (:func:`.measures.tensor_change`).
+
+Activations are the spatial means of each layer's output, the same images (the eval view
+of a manifest, at most ``max_images`` of them, chosen with the seed) through both networks
+in the same batches, so a layer that nothing upstream of it changed gives bit-identical
+activations, and CKA and correlations of exactly 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Subset
+from tqdm.auto import tqdm
+
+from .. import models
+from ..activations import loader_activations, manifest_loader
+from ..runtime import derive_seed, write_csv
+from . import figures, measures
+
+log = logging.getLogger(__name__)
+
+__all__ = ["pick_images", "activation_change", "activation_change_figure", "LAYER_COLUMNS", "CHANNEL_COLUMNS"]
+
+LAYER_COLUMNS = ["layer", "fine_tuned", "identical_upstream", "n_images", "n_channels", "cka", "cka_low", "cka_high",
+                 "cka_null", "corr_median", "corr_q25", "corr_q75", "n_constant"]
+CHANNEL_COLUMNS = ["layer", "channel", "correlation", "base_mean", "finetuned_mean"]
+
+
+def pick_images(n_images: int, max_images: int, seed: int) -> np.ndarray:
+    """Sorted indices of up to `max_images` of `n_images` images, a seeded random subset
+    (numpy Generator); all of them, in order, when there are no more."""
+    if n_images <= max_images:
+        return np.arange(n_images)
+    return np.sort(np.random.default_rng(seed).choice(n_images, size=max_images, replace=False))
+
+
+def _layer_rows(
+    layers: Sequence[str], base: dict, finetuned: dict, *, settings: Mapping, seed: int,
+    fine_tuned: Mapping[str, bool | None], upstream: Mapping[str, bool],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows, channel_parts = [], []
+    for layer in tqdm(layers, desc="CKA per layer", leave=False):
+        x, y = base[layer], finetuned[layer]
+        low, high = measures.cka_interval(x, y, n_boot=settings["n_boot"], confidence=settings["confidence"],
+                                          rng=derive_seed(seed, "change-bootstrap", layer))
+        null = measures.cka_null(x, y, n_perm=settings["n_null"], rng=derive_seed(seed, "change-null", layer))
+        r = measures.channel_correlation(x, y)
+        finite = r[np.isfinite(r)]
+        q25, median, q75 = np.percentile(finite, [25, 50, 75]) if len(finite) else (np.nan,) * 3
+        rows.append({
+            "layer": layer, "fine_tuned": fine_tuned[layer], "identical_upstream": upstream[layer],
+            "n_images": len(x), "n_channels": x.shape[1],
+            "cka": measures.linear_cka(x, y), "cka_low": low, "cka_high": high,
+            "cka_null": float(np.mean(null)) if len(null) else np.nan,
+            "corr_median": median, "corr_q25": q25, "corr_q75": q75, "n_constant": int(np.isnan(r).sum()),
+        })
+        channel_parts.append(pd.DataFrame({
+            "layer": layer, "channel": np.arange(x.shape[1]), "correlation": r,
+            "base_mean": x.mean(axis=0, dtype=np.float64), "finetuned_mean": y.mean(axis=0, dtype=np.float64),
+        }))
+        log.info("%s: CKA %.4f [%.4f, %.4f], shuffled %.4f, median channel r %.4f, %d constant channels%s",
+                 layer, rows[-1]["cka"], low, high, rows[-1]["cka_null"], median, rows[-1]["n_constant"],
+                 " (identical upstream: a control)" if upstream[layer] else "")
+    return pd.DataFrame(rows, columns=LAYER_COLUMNS), pd.concat(channel_parts, ignore_index=True)[CHANNEL_COLUMNS]
+
+
+def activation_change(
+    base_model: str | os.PathLike,
+    finetuned_model: str | os.PathLike,
+    manifest: str | os.PathLike,
+    *,
+    layers: Sequence[str],
+    settings: Mapping,
+    data: Mapping,
+    seed: int,
+    device: torch.device | str,
+    trainable: Sequence[str] | None = None,
+    out_layers: str | os.PathLike,
+    out_channels: str | os.PathLike,
+    out_weights: str | os.PathLike,
+    out_tensors: str | os.PathLike | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Activation-based and weight-based change of every layer and module, no renders.
+
+    Args:
+        base_model, finetuned_model: checkpoints (:func:`vischange.models.save_checkpoint`)
+            of one architecture.
+        manifest: the held-out images (``path,label`` CSV), read with the eval view.
+        layers: modules (dotted names) with (N, C, h, w) outputs; each is reduced to its
+            spatial mean, (N, C), all of them in one forward pass per network.
+        settings: max_images (cap on the images, a seeded random subset), batch_size,
+            n_boot (bootstrap resamples for the CKA interval), confidence (its level,
+            e.g. 0.95), n_null (image shuffles for the CKA reference).
+        data: image_size and eval_crop (the config's ``data`` section).
+        seed: seeds the image subset, the bootstrap and the shuffles.
+        trainable: the modules fine-tuning trained (the config's ``finetune.trainable``;
+            the classifier head is added, as fine-tuning always trains it). None: unknown,
+            and the ``fine_tuned`` columns stay empty.
+
+    Writes and returns (layers, channels, weights); columns:
+
+    * layers: layer, fine_tuned (some parameter of the layer trained, from `trainable`),
+      identical_upstream (every weight and statistic of the layer and of every module
+      defined before it is bit-identical in the two checkpoints: the control, whose CKA
+      and correlations must be exactly 1), n_images, n_channels, cka (linear CKA),
+      cka_low, cka_high (bootstrap interval over images), cka_null (mean CKA with the
+      fine-tuned network's images shuffled: unrelated features at this N and C),
+      corr_median, corr_q25, corr_q75 (quartiles of the channel correlations, constant
+      channels left out), n_constant (channels constant over the images in either
+      network: no correlation).
+    * channels: layer, channel, correlation (Pearson, across images; NaN for a constant
+      channel), base_mean, finetuned_mean (mean over images of the channel's spatial-mean
+      activation, in the layer's units).
+    * weights: :func:`.measures.weight_change` for every module of
+      :func:`.measures.weight_modules` (and any trainable module not among them), with
+      a fine_tuned column after the module; the classifier head is marked replaced
+      (re-initialised by fine-tuning, nothing to measure).
+    * tensors (only with `out_tensors`): :func:`.measures.tensor_change`, one row per
+      state-dict tensor.
+    """
+    layers = list(dict.fromkeys(layers))
+    dataset, _ = manifest_loader(manifest, data["image_size"], data["eval_crop"])
+    picks = pick_images(len(dataset), int(settings["max_images"]), derive_seed(seed, "change-images"))
+    # One loader for both networks: the same images in the same batches, so a frozen layer
+    # computes bit-identical activations.
+    loader = DataLoader(Subset(dataset, picks.tolist()), batch_size=int(settings["batch_size"]), shuffle=False)
+    log.info("%d of %d images of %s, %d layers", len(picks), len(dataset), manifest, len(layers))
+
+    acts, states = {}, {}
+    for net, path in (("base", base_model), ("finetuned", finetuned_model)):
+        model, normalize, meta = models.load_network(path, device)
+        if net == "base":
+            base_meta, order, head = meta, models.module_names(model), models.classifier_name(model)
+            modules = measures.weight_modules(model)
+        elif meta["arch"] != base_meta["arch"]:
+            raise ValueError(f"{path} is a {meta['arch']}, {base_model} a {base_meta['arch']}: nothing to compare")
+        acts[net] = loader_activations(model, layers, loader, normalize=normalize, device=device, reduce="mean",
+                                       desc=f"{net} activations")
+        states[net] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        del model
+
+    trained = None if trainable is None else list(dict.fromkeys([*trainable, head]))
+    fine_tuned = {layer: None if trained is None else measures.touches(layer, trained) for layer in layers}
+    # Different input normalizations feed the networks different inputs: then no layer is a control.
+    same_input = all(np.array_equal(base_meta[k], meta[k]) for k in ("mean", "std"))
+    upstream = {layer: same_input and measures.identical_upstream(states["base"], states["finetuned"], order, layer)
+                for layer in layers}
+    layer_table, channel_table = _layer_rows(layers, acts["base"], acts["finetuned"], settings=settings, seed=seed,
+                                             fine_tuned=fine_tuned, upstream=upstream)
+
+    modules += [t for t in (trained or []) if t not in modules]
+    tensors = measures.tensor_change(states["base"], states["finetuned"])
+    weights = measures.weight_change(states["base"], states["finetuned"], modules, replaced=[head], tensors=tensors)
+    weights.insert(1, "fine_tuned", [measures.touches(m, trained) if trained is not None else None for m in modules])
+
+    write_csv(out_layers, layer_table)
+    write_csv(out_channels, channel_table)
+    write_csv(out_weights, weights)
+    if out_tensors is not None:
+        write_csv(out_tensors, tensors)
+    exact = channel_table.groupby("layer", sort=False).correlation.apply(lambda r: bool((r.dropna() == 1).all()))
+    broken = [row.layer for row in layer_table.itertuples()
+              if row.identical_upstream and not (row.cka == 1 and exact[row.layer])]
+    if broken:
+        # Not an exception: the tables are the evidence. A frozen layer whose activations differ
+        # means the two passes did not see the same inputs, or a kernel was nondeterministic.
+        log.warning("layers with identical weights upstream but CKA or a correlation != 1: %s", broken)
+    return layer_table, channel_table, weights
+
+
+def activation_change_figure(
+    layers_csv: str | os.PathLike, channels_csv: str | os.PathLike, weights_csv: str | os.PathLike,
+    out: Sequence[str | os.PathLike],
+) -> None:
+    """The figure of :func:`.figures.change_figure` from the three tables of
+    :func:`activation_change`; `out`: its PNG and PDF paths."""
+    figures.change_figure(pd.read_csv(layers_csv), pd.read_csv(channels_csv), pd.read_csv(weights_csv),
+                          [Path(p) for p in out])
