@@ -34,6 +34,19 @@ include: "workflow/rules/topmaps.smk"
 include: "workflow/rules/patches_common.smk"
 include: "workflow/rules/patches.smk"
 include: "workflow/rules/domain.smk"
+
+
+# Every other rule file is a stage that needs only what the files above define: it is
+# included here, in name order, with no edit to this file (docs/ARCHITECTURE.md).
+for _stage_file in stage_rule_files(
+    f"{workflow.basedir}/workflow/rules",
+    known=["common", "data", "models", "render", "compare", "figures", "atlas_common", "atlas", "attribution",
+           "topmaps", "patches_common", "patches", "domain", "paper"],
+):
+
+    include: _stage_file
+
+
 # Last: it checks which of the paper's sections the rules above can feed.
 include: "workflow/rules/paper.smk"
 

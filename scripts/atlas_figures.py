@@ -5,7 +5,7 @@ from vischange.runtime import start_job
 
 start_job(snakemake)
 stages.paper_figures(
-    Layout(snakemake.params.results),
+    Layout.of(snakemake.params.experiment),
     layer=snakemake.params.layer,
     settings=snakemake.params.atlas,
     out={key: list(files) for key, files in snakemake.output.items()},

@@ -5,7 +5,7 @@ from vischange.runtime import start_job
 
 start_job(snakemake)
 stages.images_stage(
-    Layout(snakemake.params.results),
+    Layout.of(snakemake.params.experiment),
     {"base": snakemake.input.base, "finetuned": snakemake.input.finetuned},
     layer=snakemake.wildcards.layer,
     settings=snakemake.params.atlas,

@@ -9,7 +9,7 @@ stages.layout_stage(
     snakemake.input.classes,
     settings=snakemake.params.atlas,
     seed=snakemake.params.seed,
-    results=Layout(snakemake.params.results),
+    results=Layout.of(snakemake.params.experiment),
     layer=snakemake.wildcards.layer,
     out_directions={"base": snakemake.output.base, "finetuned": snakemake.output.finetuned},
 )

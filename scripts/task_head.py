@@ -1,7 +1,6 @@
 """Rule task_head: the head deciding the fine-tuning task for one network, and its predictions."""
-from pathlib import Path
-
 from vischange.attribution import stages
+from vischange.paths import keyed
 from vischange.runtime import start_job
 
 device = start_job(snakemake)
@@ -9,7 +8,7 @@ p, o = snakemake.params, snakemake.output
 stages.task_head(
     snakemake.input.model,
     kind=p.kind,
-    manifests={Path(m).stem: m for m in snakemake.input.data},
+    manifests=keyed(p.splits, snakemake.input.data),
     classes_txt=snakemake.input.classes,
     image_size=p.image_size,
     crop_fraction=p.crop_fraction,

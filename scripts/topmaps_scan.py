@@ -1,6 +1,5 @@
 """Rule topmaps_scan: activations of the layer on every split and each class's top maps."""
-from pathlib import Path
-
+from vischange.paths import keyed
 from vischange.runtime import start_job
 from vischange.topmaps import stages
 
@@ -9,7 +8,7 @@ settings = snakemake.params.topmaps
 stages.scan(
     snakemake.input.model,
     layer=settings["layer"],
-    manifests={Path(p).stem: p for p in snakemake.input.data},
+    manifests=keyed(snakemake.params.splits, snakemake.input.data),
     classes_txt=snakemake.input.classes,
     selection_split=settings["split"],
     n1=settings["n_per_image"],

@@ -264,6 +264,24 @@ def test_write_inputs_writes_yaml_that_reads_back(tmp_path, config, outputs):
     variables = paper.write_inputs(config, out_variables=tmp_path / "variables.yml", out_tables=out_tables, **files)
     assert yaml.safe_load((tmp_path / "variables.yml").read_text()) == variables
     assert all(p.read_text().startswith("| ") for p in out_tables)
+    # The rule passes only the keys the paper reads: the same variables and tables.
+    tables = [p.read_text() for p in out_tables]
+    assert paper.write_inputs(paper.used_config(config), out_variables=tmp_path / "v2.yml", out_tables=out_tables, **files) == variables
+    assert [p.read_text() for p in out_tables] == tables
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "dogs.yaml", "cars.yaml"])
+def test_paper_reads_only_the_config_keys_it_declares(tmp_path, outputs, name):
+    """build_variables and build_tables on the narrowed config of every shipped config (a
+    missing key raises), and a key outside CONFIG_KEYS changes nothing."""
+    from snakemake.utils import validate
+
+    full = yaml.safe_load((REPO / "config" / name).read_text())
+    validate(full, str(REPO / "workflow/schemas/config.schema.yaml"))
+    narrowed = paper.used_config(full)
+    assert paper.build_variables(narrowed, **outputs) == paper.build_variables(full, **outputs)
+    assert paper.build_tables(narrowed, **outputs) == paper.build_tables(full, **outputs)
+    assert "atlas" not in narrowed and "examples" not in narrowed["render"]
 
 
 # ---------------------------------------------------------------------------------------

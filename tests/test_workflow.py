@@ -107,8 +107,10 @@ def test_output_contract(first_run, config):
     assert quality.own_channel_fraction.between(0, 1).all()
 
     check_comparison(out, config, channels)
+    check_change(out, config)
     check_topmaps_and_attribution(out, config)
     check_domain(out, config)
+    check_registry(first_run, out)
 
     logs = first_run / "logs" / config["experiment"]
     for rule in ("synthetic_data", "pretrain", "finetune", "render_table", "gray_filter", "compare_features",
@@ -117,18 +119,36 @@ def test_output_contract(first_run, config):
     assert any((first_run / "benchmarks" / config["experiment"] / "finetune").glob("*.tsv"))
 
 
-FIGURES = (
-    "render_pairs", "most_changed", "least_changed", "random_channels",
-    "cosine_by_layer", "gram_by_layer", "gray_scores", "gray_counts",
-)
-# The paper's atlas figures (test.yaml names class atlases and pairs, so all four).
-ATLAS_FIGURES = ("atlas_base", "atlas_finetuned", "atlas_compare", "atlas_classes")
-# The paper's top-map and attribution figures: both networks' per-network figures side by side.
-PANEL_FIGURES = ("topmaps", "topmaps_separation", "attribution", "decision_boundary")
-# The paper's atlas-patch figure: every tested network and direction.
-PATCH_FIGURES = ("patches",)
-# The paper's domain-shift figures (test.yaml redraws the test split X-ray-like).
-DOMAIN_FIGURES = ("domain_compare", "domain_confusion", "domain_detector", "domain_overlays")
+# Every stage test.yaml turns on; the stage registry (contract.json) must list each.
+STAGES = {"models", "render", "compare", "change", "atlas", "attribution", "topmaps", "patches", "domain", "paper"}
+
+
+def contract(out: Path) -> dict:
+    """results/{experiment}/contract.json: what the stage registry promised for the run."""
+    return json.loads((out / "contract.json").read_text())
+
+
+def figures_of(out: Path, stage: str | None = None) -> list[str]:
+    """The registered paper figures (of one stage, or all)."""
+    return sorted(n for n, f in contract(out)["figures"].items() if stage is None or f["stage"] == stage)
+
+
+def contract_patterns() -> list[tuple[str, re.Pattern]]:
+    """The paths of the output contract in config/README.md, as regular expressions:
+    ``{x}`` is one path component, ``{png,pdf}`` either suffix, a trailing ``...`` or
+    ``/`` anything below."""
+    block = (REPO / "config/README.md").read_text().split("## Output contract", 1)[1].split("```")[1]
+    out = []
+    for line in block.splitlines():
+        if not line or line[0] == " ":
+            continue
+        for path in line.split()[0].split(","):
+            rx = re.escape(path.strip())
+            rx = re.sub(r"\\\{(\w+),(\w+)\\\}", r"(\1|\2)", rx)
+            rx = re.sub(r"\\\{[^}]*\\\}", r"[^/]+", rx)
+            rx = rx.replace(r"\.\.\.", ".*")
+            out.append((path, re.compile(rx + (".*" if path.endswith("/") else ""))))
+    return out
 
 
 def check_comparison(out: Path, config: dict, channels: dict) -> None:
@@ -176,9 +196,38 @@ def check_comparison(out: Path, config: dict, channels: dict) -> None:
     assert data["gray"]["n_renders"] == len(renders) and data["noise_percentile"] == config["compare"]["noise_percentile"]
     assert set(data["gram_by_feature_layer"][layers[-1]]) == set(gram_layers)
 
-    for figure in FIGURES:
+    for figure in figures_of(out, "compare"):
         for suffix in (".png", ".pdf"):
             assert (out / "figures" / (figure + suffix)).stat().st_size > 1000, figure
+
+
+def check_registry(workdir: Path, out: Path) -> None:
+    """Every registered stage ran and wrote what it registered; config/README.md's output
+    contract documents every registered output."""
+    promised = contract(out)
+    assert set(promised["stages"]) == STAGES
+    files = [f for outputs in promised["stages"].values() for f in outputs]
+    files += [f for figure in promised["figures"].values() for f in figure["files"]]
+    assert all((workdir / f).exists() for f in files), [f for f in files if not (workdir / f).exists()]
+    patterns = contract_patterns()
+    undocumented = [f for f in files if not any(rx.fullmatch(str(Path(f).relative_to(out.relative_to(workdir)))) for _, rx in patterns)]
+    assert not undocumented, f"registered but not in config/README.md's output contract: {undocumented}"
+
+
+def check_change(out: Path, config: dict) -> None:
+    """Render-free change: one row per render layer; the frozen layer (nothing upstream
+    trained) gives CKA 1 and correlations 1 exactly, the fine-tuned one does not."""
+    layers = pd.read_csv(out / "change/layers.csv")
+    assert list(layers.layer) == config["render"]["layers"]
+    frozen = layers[layers.identical_upstream]
+    assert list(frozen.layer) == ["layer3.1"] and (frozen.cka == 1.0).all()
+    assert (frozen.cka_low == 1.0).all() and (frozen.cka_high == 1.0).all()
+    tuned = layers[~layers.identical_upstream]
+    assert (tuned.cka < 1).all() and (tuned.cka_low <= tuned.cka).all() and (tuned.cka <= tuned.cka_high).all()
+    channels = pd.read_csv(out / "change/channels.csv")
+    assert (channels[channels.layer == "layer3.1"].correlation.dropna() == 1.0).all()
+    weights = pd.read_csv(out / "change/weights.csv").set_index("module")
+    assert weights.loc["layer3.1", "kernel_change"] == 0 and weights.loc["layer4.1", "kernel_change"] > 0
 
 
 def _atlas_dirs(config, net, layer):
@@ -409,7 +458,8 @@ def check_domain(out: Path, config: dict) -> None:
     assert len(compare) == 2 * len(names)
     summary = pd.read_csv(out / "domain/summary.csv")
     assert len(summary) == 4 and summary.accuracy.between(0, 1).all()
-    for name in DOMAIN_FIGURES:
+    assert len(figures_of(out, "domain")) == 4
+    for name in figures_of(out, "domain"):
         assert (out / f"figures/{name}.png").stat().st_size > 1000, name
 
 
@@ -457,12 +507,14 @@ def test_report_holds_every_figure(first_run, config):
     proc = run_snakemake(first_run, "--report", "report.html", configfile=TEST_CONFIG, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (first_run / "report.html").read_text()
-    figures = sorted((first_run / "results" / config["experiment"] / "figures").glob("*.png"))
-    assert {p.stem for p in figures} >= set(FIGURES + ATLAS_FIGURES + PANEL_FIGURES + PATCH_FIGURES + DOMAIN_FIGURES)
+    out = first_run / "results" / config["experiment"]
+    figures = sorted((out / "figures").glob("*.png"))
+    registered = figures_of(out)
+    assert {p.stem for p in figures} == set(registered) and {f["stage"] for f in contract(out)["figures"].values()} <= STAGES
     for png in figures:
         assert base64.b64encode(png.read_bytes()).decode() in html, f"{png.name} is not in the report"
     # Captions come from workflow/report/*.rst, one per figure.
-    for name in FIGURES + ATLAS_FIGURES + PANEL_FIGURES + PATCH_FIGURES + DOMAIN_FIGURES:
+    for name in registered:
         caption = (REPO / "workflow/report" / f"{name}.rst").read_text().split()[:6]
         assert " ".join(caption) in " ".join(re.sub(r"<[^>]+>", " ", html).split()), name
 
@@ -504,6 +556,24 @@ def test_paper_inputs_are_declared_outputs(first_run, config):
     assert forced.returncode == 0, forced.stderr[-3000:]
     written = {o for name, job in dry_run_jobs(forced.stdout).items() if name != "paper" for o in job["output"]}
     assert expected <= written, f"read by the paper but written by no rule: {expected - written}"
+
+
+@pytest.mark.parametrize(
+    "key, value, jobs",
+    [
+        ("compare.top_k", 2, {"figure_top_channels"}),
+        ("atlas.labels", False, {"atlas_images", "atlas_figures"}),
+        ("topmaps.map_images", 3, {"topmaps_summary", "topmaps_figures"}),
+    ],
+)
+def test_a_figure_setting_reruns_only_its_figures(first_run, tmp_path, key, value, jobs):
+    """Rules get only the config keys they use: after a complete run, editing one figure
+    setting plans only the jobs that draw with it (no render, scan or layout)."""
+    changed = write_config(tmp_path / "changed.yaml", TEST_CONFIG, **{key: value})
+    proc = run_snakemake(first_run, "-n", configfile=changed, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    planned = set(dry_run_jobs(proc.stdout)) - {"all"}
+    assert planned == jobs, f"{key}: planned {sorted(planned)}"
 
 
 def _path_without_quarto() -> str:

@@ -648,6 +648,30 @@ def missing_variables(manifest: Manifest, variables: Mapping[str, Any]) -> list[
     return [v for v in manifest.variables if v not in defined]
 
 
+# The config keys the paper's variables and tables read (section -> keys; None: the whole
+# value). The paper_variables rule gets only these, so an edit elsewhere does not rerun it.
+CONFIG_KEYS: dict[str, tuple[str, ...] | None] = {
+    "experiment": None,
+    "seed": None,
+    "data": ("source", "synthetic", "image_size"),
+    "model": ("arch", "base"),
+    "finetune": ("trainable", "epochs", "batch_size", "lr", "optimizer"),
+    "render": ("layers", "channels", "seeds", "size", "steps", "lr", "param", "redirect_steps"),
+    "compare": ("embedding", "embedding_weights", "noise_percentile"),
+}
+
+
+def used_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of `config` the paper reads (:data:`CONFIG_KEYS`); missing keys stay missing."""
+    out: dict[str, Any] = {}
+    for section, keys in CONFIG_KEYS.items():
+        if section not in config:
+            continue
+        value = config[section]
+        out[section] = value if keys is None else {k: value[k] for k in keys if k in value}
+    return out
+
+
 def write_inputs(
     config: Mapping[str, Any],
     *,

@@ -50,9 +50,14 @@ rule atlas_layout:
     wildcard_constraints:
         layer=_ATLAS_LAYER,
     params:
-        atlas=ATLAS,
+        # Only what the layouts and the whitening use: label or icon-render settings do not
+        # rerun the layouts (nor, through directions.npz, the icons).
+        atlas={
+            **{k: ATLAS[k] for k in ("layout", "grid_size", "class_grid_size", "classes", "class_pairs", "min_count", "top_classes")},
+            "icons": {k: v for k, v in ATLAS["icons"].items() if k.startswith("whiten")},
+        },
         seed=config["seed"],
-        results=R,
+        experiment=EXP,
     threads: 1
     resources:
         mem_mb=retry_mem_mb(16000),
@@ -111,7 +116,7 @@ rule atlas_images:
         layer=_ATLAS_LAYER,
     params:
         atlas=ATLAS,
-        results=R,
+        experiment=EXP,
     localrule: True
     log:
         f"{LOGS}/atlas_images/{{layer}}.log",
@@ -138,7 +143,7 @@ if ATLAS_FIGURES:
         params:
             atlas=ATLAS,
             layer=ATLAS_PAPER_LAYER,
-            results=R,
+            experiment=EXP,
         localrule: True
         log:
             f"{LOGS}/atlas_figures/atlas_figures.log",

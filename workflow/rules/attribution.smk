@@ -18,6 +18,7 @@ rule task_head:
         summary=f"{R}/attribution/{{net}}/head.json",
     params:
         kind=lambda wc: "probe" if wc.net == "base" else "own",
+        splits=SPLITS,
         probe_c=_ATT["probe_c"],
         image_size=config["data"]["image_size"],
         crop_fraction=config["data"]["eval_crop"],

@@ -60,6 +60,12 @@ STAGES = {}  # stage -> final outputs
 FIGURES = {}  # paper figure -> {"stage", "category", "caption", "files"}
 
 
+def stage_rule_files(folder, known):
+    """The .smk files in `folder` not named in `known` (stems), in name order: stages
+    that the Snakefile includes without naming them."""
+    return sorted(f"{folder}/{f}" for f in os.listdir(folder) if f.endswith(".smk") and f[:-4] not in known)
+
+
 def register_stage(name, outputs=()):
     """Add `outputs` (paths) to stage `name`'s final outputs; a stage may register in parts."""
     STAGES.setdefault(name, []).extend(str(o) for o in outputs)
@@ -84,7 +90,7 @@ def report_figure(name, category, stage):
 
 
 def all_targets():
-    """What `rule all` builds: every registered stage's outputs and paper figures."""
+    """The targets of the default run (all), every registered stage's outputs and paper figures."""
     return [o for outputs in STAGES.values() for o in outputs] + [
         f for figure in FIGURES.values() if figure["stage"] in STAGES for f in figure["files"]
     ]

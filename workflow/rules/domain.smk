@@ -91,7 +91,8 @@ if DOMAIN_ON:
             overlays_figure=net_figure("domain", "overlays"),
         params:
             domain=_DOM,
-            topmaps=config["topmaps"],
+            # The layer and the shown classes: other top-map settings do not rerun this job.
+            topmaps={k: config["topmaps"][k] for k in ("layer", "classes", "max_classes")},
             image_size=config["data"]["image_size"],
             crop_fraction=config["data"]["eval_crop"],
             seed=config["seed"],

@@ -31,7 +31,8 @@ rule paper_variables:
         variables=f"{R}/paper/{vpaper.VARIABLES_FILE}",
         tables=[f"{R}/paper/{vpaper.TABLES_DIR}/{name}" for name in vpaper.TABLES],
     params:
-        config=config,
+        # Only the keys the paper quotes: editing any other setting does not rerun this job.
+        config=vpaper.used_config(config),
     localrule: True
     log:
         f"{LOGS}/paper_variables/paper_variables.log",

@@ -18,7 +18,9 @@ rule topmaps_scan:
         class_maps=f"{R}/topmaps/{{net}}/class_maps.csv",
         top_maps=f"{R}/topmaps/{{net}}/top_maps.csv",
     params:
-        topmaps=_TOP,
+        # Only the selection's settings: figure settings do not rerun the scan.
+        topmaps={k: _TOP[k] for k in ("layer", "split", "n_per_image", "n_per_class")},
+        splits=SPLITS,
         image_size=_DATA["image_size"],
         crop_fraction=_DATA["eval_crop"],
         seed=config["seed"],
@@ -49,7 +51,8 @@ rule topmaps_render:
         table=f"{R}/topmaps/{{net}}/renders.csv",
         images=directory(f"{R}/topmaps/{{net}}/renders"),
     params:
-        topmaps=_TOP,
+        # What selects and renders the maps: figure settings do not rerun the renders.
+        topmaps={k: _TOP[k] for k in ("layer", "classes", "max_classes", "render_maps", "upscale")},
         render=RENDER,
         seed=config["seed"],
         device=config["device"],

@@ -1,0 +1,61 @@
+# Render-free change (src/vischange/change/): the held-out images through both networks;
+# linear CKA and per-channel correlation of every render layer, and the relative weight
+# change of every module. No renders: a second measurement beside the render comparison.
+# Paths: results/{experiment}/change/.
+
+_CHANGE = config["change"]
+
+
+rule activation_change:
+    """CKA with interval and reference, channel correlations, weight change: base against fine-tuned."""
+    input:
+        base=L.model("base"),
+        finetuned=L.model("finetuned"),
+        manifest=L.data(_CHANGE["split"]),
+    output:
+        layers=f"{L.stage('change')}/layers.csv",
+        channels=f"{L.stage('change')}/channels.csv",
+        weights=f"{L.stage('change')}/weights.csv",
+        tensors=f"{L.stage('change')}/tensors.csv",
+    params:
+        layers=LAYERS,
+        change={k: v for k, v in _CHANGE.items() if k != "split"},
+        data={k: config["data"][k] for k in ("image_size", "eval_crop")},
+        trainable=config["finetune"]["trainable"],
+        seed=config["seed"],
+        device=config["device"],
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=retry_mem_mb(16000),
+        runtime=retry_runtime(60),
+    log:
+        f"{LOGS}/activation_change/activation_change.log",
+    benchmark:
+        f"{BENCH}/activation_change/activation_change.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/activation_change.py"
+
+
+rule activation_change_figure:
+    """CKA per layer with its interval and reference, channel correlations per layer, weight change per module."""
+    input:
+        layers=rules.activation_change.output.layers,
+        channels=rules.activation_change.output.channels,
+        weights=rules.activation_change.output.weights,
+    output:
+        report_figure("activation_change", "Change per layer", "change"),
+    localrule: True
+    log:
+        f"{LOGS}/activation_change_figure/activation_change_figure.log",
+    benchmark:
+        f"{BENCH}/activation_change_figure/activation_change_figure.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/activation_change_figure.py"
+
+
+register_stage("change", rules.activation_change.output)
