@@ -135,19 +135,32 @@ def figures_of(out: Path, stage: str | None = None) -> list[str]:
 
 def contract_patterns() -> list[tuple[str, re.Pattern]]:
     """The paths of the output contract in config/README.md, as regular expressions:
-    ``{x}`` is one path component, ``{png,pdf}`` either suffix, a trailing ``...`` or
-    ``/`` anything below."""
+    ``{a,b}`` either word, ``{x}`` one path component, ``...`` or a trailing ``/``
+    anything below."""
     block = (REPO / "config/README.md").read_text().split("## Output contract", 1)[1].split("```")[1]
+
+    def regex(path: str) -> str:
+        parts = []
+        for token in re.findall(r"\{[^}]*\}|\.\.\.|[^{.]+|\.", path):
+            if token == "...":
+                parts.append(".*")
+            elif token.startswith("{") and "," in token:
+                parts.append("(" + "|".join(map(re.escape, token[1:-1].split(","))) + ")")
+            elif token.startswith("{"):
+                parts.append("[^/]+")
+            else:
+                parts.append(re.escape(token))
+        return "".join(parts) + (".*" if path.endswith("/") else "")
+
     out = []
     for line in block.splitlines():
-        if not line or line[0] == " ":
-            continue
-        for path in line.split()[0].split(","):
-            rx = re.escape(path.strip())
-            rx = re.sub(r"\\\{(\w+),(\w+)\\\}", r"(\1|\2)", rx)
-            rx = re.sub(r"\\\{[^}]*\\\}", r"[^/]+", rx)
-            rx = rx.replace(r"\.\.\.", ".*")
-            out.append((path, re.compile(rx + (".*" if path.endswith("/") else ""))))
+        if line and line[0] != " ":
+            tokens = line.split()
+            path = tokens.pop(0)
+            while path.endswith(",") and tokens:  # "a.csv, b.txt   description"
+                path += tokens.pop(0)
+            paths = re.split(r",(?![^{]*\})", path)
+            out += [(p, re.compile(regex(p))) for p in paths if p]
     return out
 
 
