@@ -28,14 +28,17 @@ from .conftest import REPO
 SRC = REPO / "src"
 PACKAGE = "vischange"
 
-STAGES = {"topmaps", "attribution", "domain", "patches", "atlas", "compare", "change"}
-# Stages whose scripts call one module of job entry points, ``stages.py`` (compare's scripts
-# call its features, gray and stats modules directly).
-JOB_STAGES = {"topmaps", "attribution", "domain", "patches", "atlas", "change"}
-# The figures module of each job stage, ``figures.py``; atlas draws in atlas/images.py.
-FIGURES = {stage: "images" if stage == "atlas" else "figures" for stage in JOB_STAGES}
+# The shared foundations; every other top-level name of the package is a stage, so a new
+# stage needs no edit here.
 SHARED = {"models", "datasets", "activations", "heads", "metrics", "plots", "runtime", "config", "paper", "render",
           "train", "class_maps", "names", "paths"}
+STAGES = {p.stem for p in (SRC / PACKAGE).iterdir() if not p.name.startswith("_") and (p.suffix == ".py" or p.is_dir())
+          and p.name != "__pycache__"} - SHARED
+# compare's scripts call its features, gray and stats modules directly; every other stage's
+# scripts call one module of job entry points, ``stages.py``.
+JOB_STAGES = STAGES - {"compare"}
+# The figures module of each job stage, ``figures.py``; atlas draws in atlas/images.py.
+FIGURES = {stage: "images" if stage == "atlas" else "figures" for stage in JOB_STAGES}
 HOOK_MODULES = {"vischange.render.hooks", "vischange.atlas.collect"}
 HOOK_METHODS = {"register_forward_hook", "register_forward_pre_hook"}
 
@@ -140,7 +143,7 @@ def files() -> dict[str, Path]:
 def test_every_module_is_a_stage_or_shared(files):
     unknown = sorted({top(n) for n in files} - STAGES - SHARED - {None})
     assert not unknown, f"classify {unknown} as a stage or a shared foundation in tests/test_architecture.py"
-    assert not STAGES & SHARED
+    assert {"atlas", "compare", "change", "topmaps"} <= STAGES and not STAGES & SHARED
 
 
 def test_every_stage_is_a_subpackage_with_a_job_module_and_a_figures_module(files):

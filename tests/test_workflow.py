@@ -119,8 +119,9 @@ def test_output_contract(first_run, config):
     assert any((first_run / "benchmarks" / config["experiment"] / "finetune").glob("*.tsv"))
 
 
-# Every stage test.yaml turns on; the stage registry (contract.json) must list each.
-STAGES = {"models", "render", "compare", "change", "atlas", "attribution", "topmaps", "patches", "domain", "paper"}
+# Stages test.yaml turns on that the registry (contract.json) must list; a new stage is
+# checked through the registry without being named here.
+CORE_STAGES = {"models", "render", "compare", "change", "atlas", "attribution", "topmaps", "patches", "domain", "paper"}
 
 
 def contract(out: Path) -> dict:
@@ -218,7 +219,7 @@ def check_registry(workdir: Path, out: Path) -> None:
     """Every registered stage ran and wrote what it registered; config/README.md's output
     contract documents every registered output."""
     promised = contract(out)
-    assert set(promised["stages"]) == STAGES
+    assert set(promised["stages"]) >= CORE_STAGES
     files = [f for outputs in promised["stages"].values() for f in outputs]
     files += [f for figure in promised["figures"].values() for f in figure["files"]]
     assert all((workdir / f).exists() for f in files), [f for f in files if not (workdir / f).exists()]
@@ -523,7 +524,8 @@ def test_report_holds_every_figure(first_run, config):
     out = first_run / "results" / config["experiment"]
     figures = sorted((out / "figures").glob("*.png"))
     registered = figures_of(out)
-    assert {p.stem for p in figures} == set(registered) and {f["stage"] for f in contract(out)["figures"].values()} <= STAGES
+    assert {p.stem for p in figures} == set(registered)
+    assert {f["stage"] for f in contract(out)["figures"].values()} <= set(contract(out)["stages"])
     for png in figures:
         assert base64.b64encode(png.read_bytes()).decode() in html, f"{png.name} is not in the report"
     # Captions come from workflow/report/*.rst, one per figure.
