@@ -149,3 +149,17 @@ def overlay_vmax(maps: Sequence[np.ndarray]) -> float:
     of any map, 1 when none is positive."""
     peak = max((float(np.max(m)) for m in maps), default=0.0)
     return peak if peak > 0 else 1.0
+
+
+def overlay_row(axes: Sequence, images, maps, count: int, vmax: float, fontsize: float) -> None:
+    """One row of panels: map i overlaid on image i (:func:`mask_overlay`, brightness scale
+    `vmax`), titled with the map's mean activation, for i < count; the other axes hidden.
+    images: (N, 3, H, W) tensors in [0, 1]; maps: (N, h, w) tensors."""
+    for c, ax in enumerate(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if c >= count:
+            ax.axis("off")
+            continue
+        ax.imshow(mask_overlay(images[c], maps[c], vmax))
+        ax.set_title(f"{float(maps[c].mean()):.3g}", fontsize=fontsize)

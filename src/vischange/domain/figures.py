@@ -56,15 +56,7 @@ def draw_overlays(panels, names: Sequence[str], title: str, out) -> None:
         vmax = plots.overlay_vmax([m.numpy() for _, maps, _ in by_domain.values() for m in maps])
         for j, d in enumerate(DOMAINS):
             images, maps, picks = by_domain[d]
-            for c in range(cols):
-                ax = axes[2 * r + j, c]
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if c >= len(picks):
-                    ax.axis("off")
-                    continue
-                ax.imshow(plots.mask_overlay(images[c], maps[c], vmax))
-                ax.set_title(f"{float(maps[c].mean()):.3g}", fontsize=5.5)
+            plots.overlay_row(axes[2 * r + j, :cols], images, maps, len(picks), vmax, fontsize=5.5)
             axes[2 * r + j, 0].set_ylabel(f"{names[k]}\nmap {the_map}\n{d}", fontsize=6)
     fig.suptitle(f"{title},\non images of its class: source (upper) and target domain (lower) rows, one brightness scale"
                  " per class;\nnumber: the map's mean activation", fontsize=7)

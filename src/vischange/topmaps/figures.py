@@ -114,15 +114,7 @@ def draw_map_images(groups, names, k: int, the_map: int, title: str, out) -> Non
     fig, axes = plots.plt.subplots(2, cols, figsize=(1.2 * cols + 0.6, 3.2), squeeze=False)
     vmax = plots.overlay_vmax([m.numpy() for _, _, maps, _ in groups for m in maps])
     for r, (same, images, maps, picks) in enumerate(groups):
-        for c in range(cols):
-            ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c >= len(picks):
-                ax.axis("off")
-                continue
-            ax.imshow(plots.mask_overlay(images[c], maps[c], vmax))
-            ax.set_title(f"{float(maps[c].mean()):.3g}", fontsize=6)
+        plots.overlay_row(axes[r, :cols], images, maps, len(picks), vmax, fontsize=6)
         axes[r, 0].set_ylabel(f"{names[k]}" if same else "other classes", fontsize=7)
     fig.suptitle(f"{title}: map {the_map} (the top map of {names[k]}) on test images of its class (upper) and others (lower);"
                  " number: its mean activation", fontsize=7)
