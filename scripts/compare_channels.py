@@ -3,16 +3,20 @@ import json
 
 import pandas as pd
 
-from vischange.compare import stats
-from vischange.runtime import start_job, write_csv, write_json
+from vischange.compare import inference, stats
+from vischange.runtime import derive_seed, start_job, write_csv, write_json
 
 start_job(snakemake)
 p = snakemake.params
 renders = pd.read_csv(snakemake.input.renders)
 gram_pairs = pd.read_csv(snakemake.input.gram)
-channels = stats.channel_table(pd.read_csv(snakemake.input.cosine), gram_pairs, renders, p.trainable, p.percentile)
+cosine = pd.read_csv(snakemake.input.cosine)
+channels = stats.channel_table(cosine, gram_pairs, renders, p.trainable, p.percentile)
 gram = stats.gram_table(gram_pairs, channels)
 layers = stats.layer_summary(channels, gram, p.percentile)
+channels, layers = inference.with_inference(
+    channels, layers, cosine, renders, p.inference, derive_seed(p.seed, "changed-share")
+)
 cut = json.loads(open(snakemake.input.cut).read())
 write_csv(snakemake.output.channels, channels)
 write_csv(snakemake.output.gram, gram)

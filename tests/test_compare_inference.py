@@ -318,3 +318,30 @@ def test_channel_and_layer_tables():
     assert first.n_changed_all == first.n_significant + 1
     assert first.changed_share_low <= first.changed_share <= first.changed_share_high
     assert first.pi0 == pytest.approx(1 - first.changed_share)
+
+
+def test_with_inference_appends_columns_and_keeps_todays():
+    """The compare_channels job's tables: today's columns unchanged, the test's appended;
+    a channel gray in every fine-tuned render only is counted as died, not dropped."""
+    from .test_compare_stats import make_pairs
+
+    rng = np.random.default_rng(3)
+    values = {}
+    for c in range(12):
+        noise = 0.90 + 0.005 * c
+        jitter = rng.uniform(-0.01, 0.01, 3)
+        values[("a", c)] = {"same_seed": 0.99, "cross_seed": (0.3 if c == 0 else noise) + jitter[0],
+                            "noise_base": noise + jitter[1], "noise_finetuned": noise + jitter[2]}
+    cos, gram, renders = make_pairs(values)
+    renders.loc[(renders.channel == 5) & (renders.net == "finetuned"), "gray"] = True
+    channels = stats.channel_table(cos, gram, renders, ["a"], percentile=5)
+    layers = stats.layer_summary(channels, stats.gram_table(gram, channels), 5)
+    settings = {"fdr": 0.05, "prior_df": 2.0, "pi0_lambda": 0.5, "n_boot": 50}
+    new_channels, new_layers = inference.with_inference(channels, layers, cos, renders, settings, seed=1)
+    pd.testing.assert_frame_equal(new_channels[channels.columns], channels)
+    pd.testing.assert_frame_equal(new_layers[layers.columns], layers)
+    assert {"effect_size", "p_value", "q_value", "significant", "status"} <= set(new_channels.columns)
+    assert new_channels.set_index("channel").status[5] == "died"
+    row = new_layers.iloc[0]
+    assert row.n_died == 1 and row.n_tested == 11 and row.n_changed_all == row.n_significant + 1
+    assert 0 <= row.changed_share_low <= row.changed_share_high <= 1

@@ -96,6 +96,8 @@ rule compare_channels:
     params:
         trainable=config["finetune"]["trainable"],
         percentile=_CMP["noise_percentile"],
+        inference={k: _CMP[k] for k in ("fdr", "prior_df", "pi0_lambda", "n_boot")},
+        seed=config["seed"],
     localrule: True
     log:
         f"{LOGS}/compare_channels/compare_channels.log",

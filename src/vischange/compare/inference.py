@@ -428,3 +428,27 @@ def layer_inference(
             "pi0_lambda": lam,
         })
     return pd.DataFrame(rows)
+
+
+def with_inference(
+    channels: pd.DataFrame,
+    layers: pd.DataFrame,
+    cosine_pairs: pd.DataFrame,
+    renders: pd.DataFrame,
+    settings: dict,
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`stats.channel_table`'s and `stats.layer_summary`'s tables with this module's
+    columns appended (today's columns untouched): per channel those of
+    `channel_inference`, per layer those of `layer_inference` (its n_channels, which
+    equals the summary's, left out).
+
+    settings: fdr, prior_df, pi0_lambda, n_boot (the config's compare section);
+    seed: seeds the bootstrap of the changed share.
+    """
+    per_channel = channel_inference(cosine_pairs, renders, fdr=settings["fdr"], prior_df=settings["prior_df"])
+    per_layer = layer_inference(per_channel, fdr=settings["fdr"], lam=settings["pi0_lambda"],
+                                n_boot=settings["n_boot"], seed=seed)
+    channels = channels.merge(per_channel, on=KEY, how="left", validate="one_to_one")
+    layers = layers.merge(per_layer.drop(columns="n_channels"), on="layer", how="left", validate="one_to_one")
+    return channels, layers
