@@ -45,7 +45,8 @@ def write_config(path: Path, base: Path, **overrides) -> Path:
             node.pop(leaf, None)
         else:
             node[leaf] = value
-    path.write_text(yaml.safe_dump(config))
+    # Key order kept: Snakemake compares params (dicts from the config) as written.
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 

@@ -576,7 +576,7 @@ def test_paper_inputs_are_declared_outputs(first_run, config):
 @pytest.mark.parametrize(
     "key, value, jobs",
     [
-        ("compare.top_k", 2, {"figure_top_channels"}),
+        ("compare.top_k", 3, {"figure_top_channels"}),
         ("atlas.labels", False, {"atlas_images", "atlas_figures"}),
         ("topmaps.map_images", 3, {"topmaps_summary", "topmaps_figures"}),
     ],
