@@ -345,3 +345,15 @@ def test_with_inference_appends_columns_and_keeps_todays():
     row = new_layers.iloc[0]
     assert row.n_died == 1 and row.n_tested == 11 and row.n_changed_all == row.n_significant + 1
     assert 0 <= row.changed_share_low <= row.changed_share_high <= 1
+
+
+def test_bit_identical_renders_are_the_determinism_check_not_a_test():
+    """A frozen channel (every same-seed cosine exactly 1) is 'identical', never tested."""
+    from .test_compare_stats import make_pairs
+
+    cos, _, renders = make_pairs({("frozen", 0): {"same_seed": 1.0, "cross_seed": 0.9, "noise_base": 0.9, "noise_finetuned": 0.9},
+                                  ("frozen", 1): {"same_seed": 1.0, "cross_seed": 0.95, "noise_base": 0.95, "noise_finetuned": 0.95}})
+    table = inference.channel_inference(cos, renders)
+    assert list(table.status) == ["identical", "identical"] and table.effect_size.isna().all()
+    layer = inference.layer_inference(table, n_boot=20).iloc[0]
+    assert layer.n_identical == 2 and layer.n_tested == 0 and layer.n_changed_all == 0

@@ -96,7 +96,7 @@ from scipy import stats as sstats
 
 KEY = ["layer", "channel"]
 NETS = ("base", "finetuned")
-STATUSES = ("changed", "unchanged", "died", "born", "gray_both", "untestable")
+STATUSES = ("changed", "unchanged", "identical", "died", "born", "gray_both", "untestable")
 
 
 # ---------------------------------------------------------------- relabelings
@@ -329,6 +329,13 @@ def distance_arrays(pairs: pd.DataFrame) -> list[tuple[pd.DataFrame, np.ndarray]
     ]
 
 
+def with_kind_same_seed(cosine_pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per (layer, channel): identical = it has same-seed pairs and every one has cosine
+    exactly 1 (base and fine-tuned renders bit-identical)."""
+    same = cosine_pairs[(cosine_pairs.net_a != cosine_pairs.net_b) & (cosine_pairs.seed_a == cosine_pairs.seed_b)]
+    return same.groupby(KEY, sort=False).cosine.apply(lambda c: bool((c == 1.0).all())).rename("identical").reset_index()
+
+
 def channel_inference(
     cosine_pairs: pd.DataFrame,
     renders: pd.DataFrame,
@@ -345,7 +352,10 @@ def channel_inference(
     null), q_value (Benjamini-Hochberg per layer over its tested channels),
     significant (q <= fdr), status in STATUSES. Tested: channels with >= 2 seeds in both
     networks, every pair present and no inactive render; the rest have NaN statistics and
-    status died / born / gray_both (see `render_status`) or untestable.
+    status died / born / gray_both (see `render_status`) or untestable. A channel whose
+    renders are bit-identical in the two networks (every same-seed cosine exactly 1: a
+    frozen layer with nothing changed upstream, where the flip null is degenerate) has
+    status identical: the determinism check, not a test.
     """
     status = render_status(renders, inactive_ratio)
     table = cosine_pairs[KEY].drop_duplicates().merge(status, on=KEY, how="outer")
@@ -388,6 +398,9 @@ def channel_inference(
         np.where(table.significant, "changed", "unchanged"),
         table.render_status.where(table.render_status.isin(["died", "born", "gray_both"]), "untestable"),
     )
+    same = with_kind_same_seed(cosine_pairs)
+    identical = table[KEY].merge(same, on=KEY, how="left").identical.fillna(False).to_numpy(bool)
+    table.loc[identical & ~tested_mask.to_numpy(), "status"] = "identical"
     order = list(dict.fromkeys(list(cosine_pairs.layer) + list(renders.layer)))
     table["layer"] = pd.Categorical(table.layer, order, ordered=True)
     table = table.sort_values(KEY).reset_index(drop=True)
@@ -402,7 +415,7 @@ def layer_inference(
     """One row per layer from `channel_inference`'s table.
 
     Columns: layer, n_channels, n_tested, n_significant, share_significant (of tested),
-    n_died, n_born, n_gray_both, n_untestable, n_changed_all (significant + died + born),
+    n_identical, n_died, n_born, n_gray_both, n_untestable, n_changed_all (significant + died + born),
     pi0 (Storey, lambda = lam), changed_share (1 - pi0, of tested), changed_share_low /
     _high (percentile bootstrap, `level`, seeded), fdr, pi0_lambda.
     """
@@ -418,7 +431,7 @@ def layer_inference(
             "n_tested": len(tested),
             "n_significant": n_sig,
             "share_significant": n_sig / len(tested) if len(tested) else float("nan"),
-            **{f"n_{k}": int(counts.get(k, 0)) for k in ("died", "born", "gray_both", "untestable")},
+            **{f"n_{k}": int(counts.get(k, 0)) for k in ("identical", "died", "born", "gray_both", "untestable")},
             "n_changed_all": n_sig + int(counts.get("died", 0)) + int(counts.get("born", 0)),
             "pi0": 1 - est if np.isfinite(est) else float("nan"),
             "changed_share": est,
