@@ -321,3 +321,27 @@ def test_reruns_write_identical_tables_and_the_figure(change_run):
     weights = pd.read_csv(a["weights"]).assign(fine_tuned=None)
     figures.change_figure(layers, pd.read_csv(a["channels"]), weights, [folder / "unknown.png"])
     assert (folder / "unknown.png").exists()
+
+
+def test_crosscheck_ranks_agree_when_both_measures_see_the_same_change(tmp_path):
+    """Spearman's rho across channels: +1 for a monotone relation, about 0 for unrelated
+    measures; channels without an effect size (gray, identical) or a correlation are left out."""
+    from vischange.change import crosscheck
+
+    rng = np.random.default_rng(0)
+    render = pd.DataFrame({"layer": ["a"] * 12 + ["b"] * 12, "channel": list(range(12)) * 2,
+                           "effect_size": np.r_[np.arange(12.0), rng.normal(size=12)]})
+    render.loc[3, "effect_size"] = np.nan  # a gray channel: no effect size
+    activation = pd.DataFrame({"layer": ["a"] * 20 + ["b"] * 20, "channel": list(range(20)) * 2,
+                               "correlation": np.r_[1 - np.exp(np.arange(20.0) / 5) / 100, rng.uniform(0, 1, 20)]})
+    joined = crosscheck.joined_channels(render, activation)
+    assert len(joined) == 23 and 3 not in set(joined[joined.layer == "a"].channel)
+    table = crosscheck.crosscheck_table(joined, n_boot=200, confidence=0.9, seed=1).set_index("layer")
+    assert table.loc["a", "spearman"] == pytest.approx(1.0) and table.loc["a", "n_channels"] == 11
+    assert table.loc["a", "spearman_low"] <= 1.0 and table.loc["a", "p_value"] < 0.01
+    # Three perfectly ranked channels: the exact permutation p-value is 2/3! = 1/3, not 0.
+    three = crosscheck.crosscheck_table(joined[joined.layer == "a"].head(3), n_boot=100, confidence=0.9, seed=1)
+    assert three.spearman.iloc[0] == 1.0 and three.p_value.iloc[0] == pytest.approx(1 / 3)
+    assert abs(table.loc["b", "spearman"]) < 0.7 and table.loc["b", "spearman_low"] < table.loc["b", "spearman"] < table.loc["b", "spearman_high"]
+    again = crosscheck.crosscheck_table(joined, n_boot=200, confidence=0.9, seed=1).set_index("layer")
+    pd.testing.assert_frame_equal(table, again)

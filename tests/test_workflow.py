@@ -242,6 +242,11 @@ def check_change(out: Path, config: dict) -> None:
     assert (channels[channels.layer == "layer3.1"].correlation.dropna() == 1.0).all()
     weights = pd.read_csv(out / "change/weights.csv").set_index("module")
     assert weights.loc["layer3.1", "kernel_change"] == 0 and weights.loc["layer4.1", "kernel_change"] > 0
+    # The cross-check pairs each tested rendered channel's two measures; the frozen layer's
+    # channels are bit-identical renders, never tested, so only the fine-tuned layer appears.
+    cross = pd.read_csv(out / "change/crosscheck.csv")
+    assert list(cross.layer) == ["layer4.1"] and (cross.n_channels <= config["render"]["channels"]).all()
+    assert cross.spearman.between(-1, 1).all() and cross.p_value.between(0, 1).all()
 
 
 def _atlas_dirs(config, net, layer):

@@ -58,4 +58,27 @@ rule activation_change_figure:
         "../../scripts/activation_change_figure.py"
 
 
-register_stage("change", rules.activation_change.output)
+rule activation_crosscheck:
+    """Render-based against activation-based change per layer: Spearman's rho across channels, with its interval."""
+    input:
+        render=f"{R}/compare/channels.csv",
+        activation=rules.activation_change.output.channels,
+    output:
+        table=f"{L.stage('change')}/crosscheck.csv",
+        figure=report_figure("render_vs_activation", "Change per layer", "change"),
+    params:
+        n_boot=_CHANGE["n_boot"],
+        confidence=_CHANGE["confidence"],
+        seed=config["seed"],
+    localrule: True
+    log:
+        f"{LOGS}/activation_crosscheck/activation_crosscheck.log",
+    benchmark:
+        f"{BENCH}/activation_crosscheck/activation_crosscheck.tsv"
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/activation_crosscheck.py"
+
+
+register_stage("change", [*rules.activation_change.output, rules.activation_crosscheck.output.table])

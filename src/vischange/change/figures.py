@@ -13,7 +13,7 @@ from .. import plots
 
 plt = plots.plt
 
-__all__ = ["change_figure"]
+__all__ = ["change_figure", "crosscheck_figure"]
 
 Paths = Sequence[str | os.PathLike]
 COLOURS = {True: "tab:orange", False: "tab:gray", None: "tab:blue"}
@@ -97,4 +97,28 @@ def change_figure(layers: pd.DataFrame, channels: pd.DataFrame, weights: pd.Data
     ax.legend(handles, ["fine-tuned", "frozen"], fontsize=6, loc="upper left")
     fig.suptitle("Change without renders: activations on the same held-out images, and weights\n"
                  "(control: no weight up to this layer changed, so CKA and every r must be exactly 1)", fontsize=9)
+    plots.save(fig, out)
+
+
+def crosscheck_figure(joined: pd.DataFrame, table: pd.DataFrame, out: Paths) -> None:
+    """One panel per layer: render-based change (effect size) against activation-based
+    change (1 - r) of each channel, titled with Spearman's rho and its interval."""
+    layers = list(dict.fromkeys(table.layer)) or ["(none)"]
+    fig, axes = plt.subplots(1, len(layers), figsize=(3.2 * len(layers) + 0.6, 3.4), squeeze=False)
+    for ax, layer in zip(axes[0], layers):
+        part = joined[joined.layer == layer]
+        ax.scatter(part.activation_change, part.render_change, s=14, color="tab:orange", alpha=0.8)
+        row = table[table.layer == layer]
+        if len(row) and np.isfinite(row.spearman.iloc[0]):
+            r = row.iloc[0]
+            interval = f" [{r.spearman_low:.2f}, {r.spearman_high:.2f}]" if np.isfinite(r.spearman_low) else ""
+            title = f"{layer}: rho {r.spearman:.2f}{interval}, n={int(r.n_channels)}"
+        else:
+            title = f"{layer}: n={len(part)}, no correlation"
+        ax.set_title(title, fontsize=8)
+        ax.set_xlabel("activation change, 1 - r", fontsize=8)
+        ax.set_ylabel("render change, effect size", fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle("Does feature visualization see what the activations show? One point per rendered channel", fontsize=9)
+    fig.tight_layout()
     plots.save(fig, out)

@@ -33,11 +33,12 @@ from tqdm.auto import tqdm
 from .. import models
 from ..activations import loader_activations, manifest_loader
 from ..runtime import derive_seed, write_csv
+from . import crosscheck as _crosscheck
 from . import figures, measures
 
 log = logging.getLogger(__name__)
 
-__all__ = ["pick_images", "activation_change", "activation_change_figure", "LAYER_COLUMNS", "CHANNEL_COLUMNS"]
+__all__ = ["pick_images", "activation_change", "activation_change_figure", "crosscheck", "LAYER_COLUMNS", "CHANNEL_COLUMNS"]
 
 LAYER_COLUMNS = ["layer", "fine_tuned", "identical_upstream", "n_images", "n_channels", "cka", "cka_low", "cka_high",
                  "cka_null", "corr_median", "corr_q25", "corr_q75", "n_constant"]
@@ -194,3 +195,19 @@ def activation_change_figure(
     :func:`activation_change`; `out`: its PNG and PDF paths."""
     figures.change_figure(pd.read_csv(layers_csv), pd.read_csv(channels_csv), pd.read_csv(weights_csv),
                           [Path(p) for p in out])
+
+
+def crosscheck(
+    render_channels_csv: str | os.PathLike, activation_channels_csv: str | os.PathLike, *, n_boot: int,
+    confidence: float, seed: int, out_table: str | os.PathLike, out_figure: Sequence[str | os.PathLike],
+) -> pd.DataFrame:
+    """Render-based against activation-based change per layer (:mod:`.crosscheck`): writes
+    the per-layer table and the scatter figure; returns the table."""
+    joined = _crosscheck.joined_channels(pd.read_csv(render_channels_csv), pd.read_csv(activation_channels_csv))
+    table = _crosscheck.crosscheck_table(joined, n_boot, confidence, derive_seed(seed, "crosscheck"))
+    write_csv(out_table, table)
+    figures.crosscheck_figure(joined, table, [Path(p) for p in out_figure])
+    for row in table.itertuples():
+        log.info("%s: Spearman %.3f [%.3f, %.3f] over %d channels", row.layer, row.spearman, row.spearman_low,
+                 row.spearman_high, row.n_channels)
+    return table
