@@ -22,7 +22,7 @@ from .stanford_fixtures import DOG_BREEDS, add_bytes, jpeg_bytes, make_cars_devk
 pytestmark = pytest.mark.workflow
 
 GPU_RULE = re.compile(
-    r"^(pretrain|finetune|render_.*_chunk\d+|render_examples_.*|compare_features|task_head|attribution|topmaps_scan|topmaps_render|atlas_collect|atlas_icons|patches_render|patches_experiment|domain_scan)$"
+    r"^(pretrain|finetune|render_.*_chunk\d+|render_examples_.*|compare_features|task_head|attribution|topmaps_scan|topmaps_render|atlas_collect|atlas_icons|patches_render|patches_experiment|domain_scan|activation_change)$"
 )
 CHUNK_RULE = re.compile(r"^render_.*_chunk\d+$")
 
