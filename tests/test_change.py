@@ -227,13 +227,6 @@ def test_frozen_modules_of_a_resnet_change_by_exactly_zero():
 # The job ------------------------------------------------------------------------------
 
 
-def test_pick_images_is_a_seeded_sorted_subset():
-    picks = stages.pick_images(100, 10, seed=3)
-    assert len(set(picks)) == 10 and (np.diff(picks) > 0).all() and picks.max() < 100
-    assert picks.tolist() == stages.pick_images(100, 10, seed=3).tolist() != stages.pick_images(100, 10, seed=4).tolist()
-    assert stages.pick_images(5, 10, seed=3).tolist() == [0, 1, 2, 3, 4]
-
-
 @pytest.fixture(scope="module")
 def change_run(tmp_path_factory):
     """Two ResNet-18 checkpoints, the second with layer4 moved (weights and BatchNorm

@@ -63,3 +63,12 @@ def test_npz_round_trip(tmp_path, compressed):
     assert list(back) == ["acts", "names"]
     assert all(np.array_equal(back[k], v) and back[k].dtype == v.dtype for k, v in arrays.items())
     assert [p.name for p in tmp_path.iterdir()] == ["x.npz"]  # no temporary file left
+
+
+def test_seeded_subset_is_sorted_distinct_and_set_by_its_seed():
+    picks = runtime.seeded_subset(100, 10, seed=3)
+    assert picks.dtype.kind == "i" and len(set(picks)) == 10 and (np.diff(picks) > 0).all() and picks.max() < 100
+    again, other = runtime.seeded_subset(100, 10, seed=3), runtime.seeded_subset(100, 10, seed=4)
+    assert picks.tolist() == again.tolist() != other.tolist()
+    assert runtime.seeded_subset(5, 10, seed=3).tolist() == [0, 1, 2, 3, 4]
+    assert runtime.seeded_subset(10, 10, seed=3).tolist() == list(range(10))

@@ -84,6 +84,15 @@ def derive_seed(*parts: int | str) -> int:
     return int(np.random.SeedSequence(words).generate_state(2, np.uint32).view(np.uint64)[0] >> 1)
 
 
+def seeded_subset(n: int, max_n: int, seed: int) -> np.ndarray:
+    """Sorted int64 indices of up to `max_n` of `n` items: a seeded random subset (numpy
+    Generator, without replacement); all of them, in order, when there are no more.
+    Stages draw their image samples with it, so that one seed gives one sample."""
+    if n <= max_n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_n, replace=False))
+
+
 def setup_logging(log_path: str | os.PathLike | None) -> logging.Logger:
     """Log to `log_path` (and stderr); also send stray stderr (tqdm, warnings) to the file."""
     handlers: list[logging.Handler] = []

@@ -24,18 +24,9 @@ from tqdm.auto import tqdm
 from .. import models
 from ..activations import layer_shapes
 
-__all__ = ["pick_images", "draw_positions", "draw_moment_positions", "activations_and_attributions", "collect"]
+__all__ = ["draw_positions", "draw_moment_positions", "activations_and_attributions", "collect"]
 
 log = logging.getLogger(__name__)
-
-
-def pick_images(n_images: int, max_images: int, seed: int) -> np.ndarray:
-    """Indices of up to ``max_images`` of ``n_images`` images: a seeded random subset,
-    sorted; all images (in order) when there are no more than ``max_images``."""
-    if n_images <= max_images:
-        return np.arange(n_images)
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n_images, size=max_images, replace=False))
 
 
 def draw_positions(n: int, height: int, width: int, seed: int) -> np.ndarray:

@@ -29,7 +29,7 @@ from ..datasets import ManifestDataset, eval_transform, read_classes, read_manif
 from ..names import class_atlas_id, pair_atlas_id
 from ..paths import COMPARE, Layout
 from ..render import param_arguments, render_directions, save_png
-from ..runtime import derive_seed, read_npz, write_csv, write_json, write_npz
+from ..runtime import derive_seed, read_npz, seeded_subset, write_csv, write_json, write_npz
 from . import collect as _collect
 from . import grid, icons, images, layout
 
@@ -67,7 +67,7 @@ def collect_stage(
     # has: moving it to the device would change the last digits of activations.npz.
     model, _normalize, meta = models.load_network(model_path, device)
     frame = read_manifest(manifest)
-    picks = _collect.pick_images(len(frame), settings["max_images"], derive_seed(seed, "atlas-images"))
+    picks = seeded_subset(len(frame), settings["max_images"], derive_seed(seed, "atlas-images"))
     transform = eval_transform(data["image_size"], meta["mean"], meta["std"], crop_fraction=data["eval_crop"])
     dataset = Subset(ManifestDataset(manifest, transform), picks.tolist())
     loader = DataLoader(dataset, batch_size=settings["batch_size"], shuffle=False, num_workers=0)

@@ -32,25 +32,17 @@ from tqdm.auto import tqdm
 
 from .. import models
 from ..activations import loader_activations, manifest_loader
-from ..runtime import derive_seed, write_csv
+from ..runtime import derive_seed, seeded_subset, write_csv
 from . import crosscheck as _crosscheck
 from . import figures, measures
 
 log = logging.getLogger(__name__)
 
-__all__ = ["pick_images", "activation_change", "activation_change_figure", "crosscheck", "LAYER_COLUMNS", "CHANNEL_COLUMNS"]
+__all__ = ["activation_change", "activation_change_figure", "crosscheck", "LAYER_COLUMNS", "CHANNEL_COLUMNS"]
 
 LAYER_COLUMNS = ["layer", "fine_tuned", "identical_upstream", "n_images", "n_channels", "cka", "cka_low", "cka_high",
                  "cka_null", "corr_median", "corr_q25", "corr_q75", "n_constant"]
 CHANNEL_COLUMNS = ["layer", "channel", "correlation", "base_mean", "finetuned_mean"]
-
-
-def pick_images(n_images: int, max_images: int, seed: int) -> np.ndarray:
-    """Sorted indices of up to `max_images` of `n_images` images, a seeded random subset
-    (numpy Generator); all of them, in order, when there are no more."""
-    if n_images <= max_images:
-        return np.arange(n_images)
-    return np.sort(np.random.default_rng(seed).choice(n_images, size=max_images, replace=False))
 
 
 def _layer_rows(
@@ -139,7 +131,7 @@ def activation_change(
     """
     layers = list(dict.fromkeys(layers))
     dataset, _ = manifest_loader(manifest, data["image_size"], data["eval_crop"])
-    picks = pick_images(len(dataset), int(settings["max_images"]), derive_seed(seed, "change-images"))
+    picks = seeded_subset(len(dataset), int(settings["max_images"]), derive_seed(seed, "change-images"))
     # One loader for both networks: the same images in the same batches, so a frozen layer
     # computes bit-identical activations.
     loader = DataLoader(Subset(dataset, picks.tolist()), batch_size=int(settings["batch_size"]), shuffle=False)
