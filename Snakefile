@@ -64,6 +64,15 @@ rule all:
         f"{R}/contract.json",
 
 
+document_outputs(
+    "workflow",
+    """
+contract.json                            what the run promised, from the stage registry: {stages: {stage: [outputs]},
+                                         figures: {name: {stage, category, caption, files}}}
+""",
+)
+
+
 rule contract:
     """What this run promises: each stage's final outputs and the paper figures with their captions."""
     output:
@@ -71,6 +80,7 @@ rule contract:
     params:
         stages=STAGES,
         figures={name: f for name, f in FIGURES.items() if f["stage"] in STAGES},
+        documented=DOCUMENTED,
     localrule: True
     log:
         f"{LOGS}/contract/contract.log",

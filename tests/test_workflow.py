@@ -18,6 +18,7 @@ from PIL import Image
 import yaml
 
 from vischange import config as vcfg
+from vischange import contract as vcontract
 from vischange import paper
 
 from .conftest import REPO, run_snakemake, write_config
@@ -134,37 +135,6 @@ def figures_of(out: Path, stage: str | None = None) -> list[str]:
     return sorted(n for n, f in contract(out)["figures"].items() if stage is None or f["stage"] == stage)
 
 
-def contract_patterns() -> list[tuple[str, re.Pattern]]:
-    """The paths of the output contract in config/README.md, as regular expressions:
-    ``{a,b}`` either word, ``{x}`` one path component, ``...`` or a trailing ``/``
-    anything below."""
-    block = (REPO / "config/README.md").read_text().split("## Output contract", 1)[1].split("```")[1]
-
-    def regex(path: str) -> str:
-        parts = []
-        for token in re.findall(r"\{[^}]*\}|\.\.\.|[^{.]+|\.", path):
-            if token == "...":
-                parts.append(".*")
-            elif token.startswith("{") and "," in token:
-                parts.append("(" + "|".join(map(re.escape, token[1:-1].split(","))) + ")")
-            elif token.startswith("{"):
-                parts.append("[^/]+")
-            else:
-                parts.append(re.escape(token))
-        return "".join(parts) + (".*" if path.endswith("/") else "")
-
-    out = []
-    for line in block.splitlines():
-        if line and line[0] != " ":
-            tokens = line.split()
-            path = tokens.pop(0)
-            while path.endswith(",") and tokens:  # "a.csv, b.txt   description"
-                path += tokens.pop(0)
-            paths = re.split(r",(?![^{]*\})", path)
-            out += [(p, re.compile(regex(p))) for p in paths if p]
-    return out
-
-
 def check_comparison(out: Path, config: dict, channels: dict) -> None:
     """The comparison's tables agree with each other and with the renders; figures exist."""
     seeds, layers = config["render"]["seeds"], config["render"]["layers"]
@@ -216,16 +186,20 @@ def check_comparison(out: Path, config: dict, channels: dict) -> None:
 
 
 def check_registry(workdir: Path, out: Path) -> None:
-    """Every registered stage ran and wrote what it registered; config/README.md's output
-    contract documents every registered output."""
+    """Every registered stage ran and wrote what it registered; the stages' documented
+    rows match every registered output, and config/README.md's output contract is the
+    table they make."""
     promised = contract(out)
     assert set(promised["stages"]) >= CORE_STAGES
     files = [f for outputs in promised["stages"].values() for f in outputs]
     files += [f for figure in promised["figures"].values() for f in figure["files"]]
     assert all((workdir / f).exists() for f in files), [f for f in files if not (workdir / f).exists()]
-    patterns = contract_patterns()
-    undocumented = [f for f in files if not any(rx.fullmatch(str(Path(f).relative_to(out.relative_to(workdir)))) for _, rx in patterns)]
-    assert not undocumented, f"registered but not in config/README.md's output contract: {undocumented}"
+    table = vcontract.table(promised["documented"])
+    relative = [str(Path(f).relative_to(out.relative_to(workdir))) for f in files]
+    missing = vcontract.undocumented(relative, table)
+    assert not missing, f"registered but documented by no stage (document_outputs): {missing}"
+    readme = (REPO / "config/README.md").read_text()
+    assert vcontract.current_table(readme) == table, "config/README.md's output contract is stale: python -m vischange.contract"
 
 
 def check_change(out: Path, config: dict) -> None:

@@ -156,3 +156,40 @@ if ATLAS_FIGURES:
 
 
 register_stage("atlas", atlas_outputs())
+
+
+document_outputs(
+    "atlas",
+    """
+figures/atlas_{base,finetuned}.{png,pdf} the paper's atlases: each network's atlas of the last atlas layer, labelled
+figures/atlas_compare.{png,pdf}          the paper's comparison atlas of that layer
+figures/atlas_classes.{png,pdf}          the class atlases and two-class comparisons of that layer as panels
+                                         (only when atlas.classes or atlas.class_pairs names some)
+atlas/{net}/{layer}/samples.csv          sample, image, label, y, x (the position drawn), top_class, top_attribution
+atlas/{net}/{layer}/activations.npz      acts (N, C), attributions (N, K), positions, labels, images, class_names,
+                                         moment_acts (N x atlas.moment_positions, C: the whitening's samples)
+atlas/{net}/{layer}/layout.csv           sample, x, y (normalized layout), row, col, label, top_class
+atlas/{net}/{layer}/cells.csv            row, col, count, filled, top_class, top_attribution, top_classes,
+                                         label, label_share, icon (one row per grid cell)
+atlas/{net}/{layer}/layout.json          how the layout was built (method, UMAP settings, samples, cells)
+atlas/{net}/{layer}/icons.png            the bare icon grid (one icon per filled cell, white elsewhere)
+atlas/{net}/{layer}/atlas.{png,pdf}      the icon grid labelled with each cell's top class
+atlas/{net}/{layer}/density.{png,pdf}    samples in the layout by top class; samples per cell
+atlas/{net}/{layer}/class/{class}/...    class atlas: layout.csv, cells.csv, layout.json, icons.png, atlas.{png,pdf}
+atlas/{net}/{layer}/pair/{a}_vs_{b}/...  two-class comparison (x = attribution to a minus b): same files,
+                                         cells.csv adds attribution_difference
+atlas/{net}/{layer}/directions.npz       every icon this network renders (atlas, row, col, seed, whitened direction)
+atlas/{net}/{layer}/whitening.json       how the icons' whitening was estimated: method, samples_from, samples,
+                                         dimensions, samples_per_dimension, shrinkage, condition_number
+                                         (of the shrunk estimate), sample_condition_number (unshrunk; null when singular)
+atlas/{net}/{layer}/icons/{k}.csv        icons rendered by shard k: atlas, row, col, file, objective
+atlas/{net}/{layer}/icons/{k}/*.png      the icons of shard k
+atlas/compare/{layer}/layout.csv         sample, net, x, y, row, col, label (one shared layout of both networks)
+atlas/compare/{layer}/cells.csv          row, col, {count,filled,top_class,top_attribution,top_classes,label,
+                                         label_share,icon}_{base,finetuned}, moved_cosine, moved_distance, same_cell
+atlas/compare/{layer}/layout.json        how the shared layout was built, mean movement
+atlas/compare/{layer}/icons_{net}.png    each network's icon grid on the shared layout
+atlas/compare/{layer}/atlas.{png,pdf}    both networks' icons side by side
+atlas/compare/{layer}/movement.{png,pdf} samples per cell of each network, and how far activations moved
+""",
+)

@@ -110,3 +110,26 @@ register_stage(
     "attribution",
     expand(f"{R}/attribution/{{net}}/{{name}}", net=NETS, name=["attributions.csv", "embedding.csv", "confusion.csv"]),
 )
+
+
+document_outputs(
+    "attribution",
+    """
+figures/attribution.{png,pdf}            both networks' attribution/{net}/saliency_gradcam.png side by side
+figures/decision_boundary.{png,pdf}      both networks' attribution/{net}/embedding.png side by side
+attribution/{net}/task_head.pt           the head that decides the fine-tuning task: {kind (own or probe), weight, bias,
+                                         class_names}; base: a linear probe on its penultimate features (see below)
+attribution/{net}/head.json              the head's kind, accuracy per split, probe settings
+attribution/{net}/scores.npz             {split}_features (penultimate features), {split}_probs (class probabilities)
+attribution/{net}/predictions.csv        split, index, path, label, predicted, correct, prob_true, prob_predicted
+attribution/{net}/attributions.csv       the test images with saliency and Grad-CAM: index, path, label, predicted, correct,
+                                         {saliency,gradcam_predicted,gradcam_true}_{max,top10_share}
+attribution/{net}/embedding.csv          test split: index, path, label, predicted, correct, x, y (UMAP of penultimate features)
+attribution/{net}/confusion.csv          true, predicted, count, fraction (of the true class), test split
+attribution/{net}/filters.{png,pdf}      first-layer filter weights, one symmetric scale
+attribution/{net}/feature_maps.{png,pdf} test image attribution.image: its most active maps at each of attribution.layers
+attribution/{net}/saliency_gradcam.{png,pdf}  image, saliency (predicted class), Grad-CAM of the predicted and the true class
+attribution/{net}/embedding.{png,pdf}    UMAP by true class, misclassified crossed, shaded by nearby predictions
+attribution/{net}/confusion.{png,pdf}    row-normalized confusion matrix of the test split
+""",
+)

@@ -82,3 +82,26 @@ rule activation_crosscheck:
 
 
 register_stage("change", [*rules.activation_change.output, rules.activation_crosscheck.output.table])
+
+
+document_outputs(
+    "change",
+    """
+change/layers.csv                        one row per render layer: fine_tuned, identical_upstream (every weight up to the layer
+                                         unchanged: the control, CKA and correlations exactly 1), n_images, n_channels, cka
+                                         (linear CKA of spatial-mean activations on the same images), cka_low, cka_high
+                                         (bootstrap interval), cka_null (CKA of shuffled images), corr_{median,q25,q75}, n_constant
+change/channels.csv                      layer, channel, correlation (across images; empty for a constant channel),
+                                         base_mean, finetuned_mean
+change/weights.csv                       one row per module: fine_tuned, n_kernel, kernel_norm, kernel_change
+                                         (||W_ft - W_base|| / ||W_base|| of conv and linear weights), other_change (biases,
+                                         BatchNorm scale and shift), stat_change (BatchNorm running statistics), identical, replaced
+change/tensors.csv                       one row per state-dict tensor: tensor, kind, shape, base_norm, diff_norm, relative, identical
+change/crosscheck.csv                    per render layer: n_channels (rendered, tested, not constant), spearman (render
+                                         effect size vs activation change 1 - r, across channels), spearman_{low,high}
+                                         (bootstrap interval), p_value, confidence
+figures/activation_change.{png,pdf}      CKA per layer with interval and shuffled reference, channel correlations per layer,
+                                         relative weight change per module
+figures/render_vs_activation.{png,pdf}   per layer: each rendered channel's render change against its activation change
+""",
+)

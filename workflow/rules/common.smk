@@ -54,10 +54,12 @@ wildcard_constraints:
 
 # The stage registry. Each stage's rule file registers what `rule all` builds of it
 # (register_stage) and declares its paper figures with report_figure, which registers
-# them too; `rule all`, the report, results/{experiment}/contract.json (which the tests
-# read) and the output contract's check in the tests are built from these two registries.
+# them too; `rule all`, the report and results/{experiment}/contract.json (which the
+# tests read) are built from these two registries. document_outputs adds the stage's rows
+# of the output contract in config/README.md (vischange.contract builds the table).
 STAGES = {}  # stage -> final outputs
 FIGURES = {}  # paper figure -> {"stage", "category", "caption", "files"}
+DOCUMENTED = []  # [(stage, rows)]: config/README.md's output contract, in include order
 
 
 def stage_rule_files(folder, known):
@@ -69,6 +71,14 @@ def stage_rule_files(folder, known):
 def register_stage(name, outputs=()):
     """Add `outputs` (paths) to stage `name`'s final outputs; a stage may register in parts."""
     STAGES.setdefault(name, []).extend(str(o) for o in outputs)
+
+
+def document_outputs(stage, rows):
+    """Document `stage`'s outputs in the output contract: rows of a path pattern under
+    results/{experiment}/ at column 0 and its description (continuation lines indented).
+    Call it whatever the config, so that every config gives the same table;
+    `python -m vischange.contract` writes it into config/README.md."""
+    DOCUMENTED.append((stage, rows))
 
 
 def figure_files(name):

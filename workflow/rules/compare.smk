@@ -112,3 +112,31 @@ rule compare_channels:
 register_stage(
     "compare", [f"{R}/compare/{name}" for name in ("channels.csv", "gram.csv", "layers.csv", "summary.json")]
 )
+
+
+document_outputs(
+    "compare",
+    """
+models/embedding.pt                      only with compare.embedding other than base: the embedding network
+compare/renders.csv                      net, layer, channel, seed, file, gray_score, gray (one row per render)
+compare/gray_cut.json                    the gray cut: threshold, method (spike or fallback), jump, lower, upper, settings
+compare/cosine_pairs.csv                 layer, channel, net_a, seed_a, net_b, seed_b, cosine (every pair of a channel's renders)
+compare/gram_pairs.csv                   the same pairs, with feature_layer and gram_distance (one row per Gram layer)
+compare/channels.csv                     one row per layer and channel: fine_tuned, n_seeds, gray_score_{base,finetuned},
+                                         gray_{base,finetuned}, gray, cosine, noise_floor, below_floor, change_score,
+                                         noise_quantile, cosine_{same_seed,cross_seed,noise_base,noise_finetuned},
+                                         gram, gram_{same_seed,cross_seed,noise_base,noise_finetuned}; the calibrated test
+                                         (vischange.compare.inference): n_seeds_tested, statistic, noise_level, noise_sd,
+                                         effect_size, flip_p_value, p_value, q_value (BH per layer), significant (q <= fdr),
+                                         status (changed, unchanged, identical: bit-identical renders, died, born, gray_both,
+                                         untestable)
+compare/gram.csv                         layer, channel, feature_layer, fine_tuned, gray, gram, gram_{same_seed,cross_seed,
+                                         noise_base,noise_finetuned}
+compare/layers.csv                       one row per render layer: counts (channels, gray, used, below floor), median and
+                                         quartiles of cosine, noise floor, share_below_floor, median change score, Gram medians; and n_tested,
+                                         n_significant, share_significant, n_{identical,died,born,gray_both,untestable}, n_changed_all,
+                                         pi0 (Storey), changed_share with changed_share_{low,high} (bootstrap), fdr, pi0_lambda
+compare/summary.json                     what the paper quotes: the gray cut and counts, layers.csv's rows, and median Gram
+                                         distances per render layer and Gram layer
+""",
+)

@@ -88,3 +88,15 @@ else:
             "../../envs/vischange.yaml"
         script:
             "../../scripts/stanford_data.py"
+
+
+document_outputs(
+    "data",
+    """
+data/{split}.csv, data/classes.txt       fine-tuning task manifests (path,label; paths relative to the CSV)
+data/base/{split}.csv, data/base/classes.txt   base task (demo only: the pretraining data)
+data/raw/                                Stanford sources only: the verified archives' contents, as distributed
+data/excluded.csv                        Stanford sources only: path,split,reason of images that do not decode
+                                         (left out of every manifest; also named in the stanford_data log)
+""",
+)

@@ -161,3 +161,31 @@ if DOMAIN_ON:
 # A user-given target folder that is missing leaves the stage out of `rule all` (common.smk).
 if DOMAIN_IN_ALL:
     register_stage("domain", domain_outputs())
+
+
+document_outputs(
+    "domain",
+    """
+data/target.csv                          domain.source not none: the target domain's manifest (path,label; the task's labels)
+data/target/images/test/{class}/*.png    domain.source synthetic: the test split redrawn in domain.style (image i = test image i)
+domain/{net}/target_scores.npz           target domain: acts (images x maps, spatial means of topmaps.layer), labels, probs
+domain/{net}/predictions.csv             target domain: index, path, label, predicted, correct, prob_true, prob_predicted
+domain/{net}/accuracy.csv                domain (source = the test split, target), images, accuracy
+domain/{net}/confusion_{source,target}.csv   true, predicted, count, fraction (of the true class)
+domain/{net}/detector.csv                per class: n_maps, threshold (source val), val_f1, and for d in source, target:
+                                         {d}_images, {d}_auc, {d}_precision, {d}_recall, {d}_mean_sum (top-map detector),
+                                         head_{d}_auc, head_{d}_precision, head_{d}_recall (the network's classifier)
+domain/{net}/class_sums.csv              target domain: split (target), index, path, label, maps_of, sum
+domain/{net}/overlays.csv                class, label, map, domain, index, path, activation (the map's mean on the image)
+domain/{net}/confusion.{png,pdf}         source and target confusion matrices side by side
+domain/{net}/detector.{png,pdf}          per class AUC, precision, recall: top-map detector vs classifier, source and target
+domain/{net}/class_sums.{png,pdf}        per shown class: summed top-map activation of every target image, source threshold
+domain/{net}/overlays.{png,pdf}          each shown class's first top map on images of its class, source rows over target rows
+domain/compare.csv                       net, label, class, n_maps, head_recall_*, head_auc_*, detector_auc_* (source,
+                                         target, change = target - source), detector_{precision,recall}_target
+domain/summary.csv                       net, domain, accuracy, mean_head_recall, median_head_auc, median_detector_auc,
+                                         median_head_auc_same_classes (classes with top maps), classes_with_maps
+figures/domain_compare.{png,pdf}         per class, source (x) against target (y): classifier recall and AUC, detector AUC
+figures/domain_{confusion,detector,overlays}.{png,pdf}  the per-network domain figures, both networks side by side
+""",
+)

@@ -125,3 +125,18 @@ rule figure_gray:
         "../../envs/vischange.yaml"
     script:
         "../../scripts/figure_gray.py"
+
+
+document_outputs(
+    "compare",
+    """
+figures/render_pairs.{png,pdf}           base renders over fine-tuned renders, the first channels of each layer
+figures/most_changed.{png,pdf}           the top_k lowest-cosine usable channels per layer, base over fine-tuned
+figures/least_changed.{png,pdf}          the top_k highest-cosine usable channels per layer, base over fine-tuned
+figures/random_channels.{png,pdf}        random_channels channels of the last render layer, drawn with the config seed
+figures/cosine_by_layer.{png,pdf}        box plot of cosine per layer beside seed-vs-seed, noise floor and share below it
+figures/gram_by_layer.{png,pdf}          median Gram distance per Gram layer, per render layer, beside seed-vs-seed
+figures/gray_scores.{png,pdf}            every render's gray score, sorted (log scale), with the cut
+figures/gray_counts.{png,pdf}            gray renders per layer and network
+""",
+)

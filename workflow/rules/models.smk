@@ -85,3 +85,13 @@ rule finetune:
 
 
 register_stage("models", [f"{R}/models/finetune_metrics.json"])
+
+
+document_outputs(
+    "models",
+    """
+models/base.pt, models/finetuned.pt      checkpoints: {arch, num_classes, class_names, mean, std, state_dict}
+models/pretrain_metrics.json             demo only: the base network's own training
+models/finetune_metrics.json             per-epoch train/val accuracy and loss, chosen epoch, test accuracy
+""",
+)

@@ -131,3 +131,28 @@ if PATCH_JOBS:
 
 
 register_stage("patches", patch_outputs())
+
+
+document_outputs(
+    "patches",
+    """
+patches/{net}/{source}__{target}/candidates.csv  atlas patches: patch, row, col (cell of pair/{a}_vs_{b}),
+                                         attribution_difference, score (difference toward the target), count, top_class,
+                                         file, pixels (render side), objective
+patches/{net}/{source}__{target}/candidates/*.png  the atlas patches as rendered (before resizing to each size)
+patches/{net}/{source}__{target}/patches.csv  every patch pasted: kind (atlas, noise, image), patch, size, pixels, origin
+patches/{net}/{source}__{target}/flips.csv    one row per (image, kind, patch, size, corner): top1_before,
+                                         p_target_before, p_source_before, top1_after, p_target_after, p_source_after
+patches/{net}/{source}__{target}/summary.csv  kind, patch, size, pixels, corner (four corners and best), images (source
+                                         images classified correctly before), flip_target_rate, flip_other_rate,
+                                         mean_delta_target, mean_p_target_after
+patches/{net}/{source}__{target}/summary.json headline numbers per kind and size (best corner), image counts
+patches/{net}/{source}__{target}/flip_rate.{png,pdf}  flip rates and change in p(target) vs patch size, with baselines
+patches/{net}/{source}__{target}/gallery.{png,pdf}    the atlas patches and flipped examples, before and after
+patches/overview.csv                     every tested (network, source, target) x kind x size: flip_target_rate (mean over
+                                         patches or draws), flip_target_max (best one), flip_other_rate, mean_delta_target
+patches/atlas_margin.csv                 per (network, source, target, size): atlas_best, baseline_best (best noise or
+                                         image-crop draw), margin = atlas_best - baseline_best
+figures/patches.{png,pdf}                flip rate to the target vs patch size, atlas patches and baselines, every direction
+""",
+)

@@ -120,3 +120,19 @@ rule render_quality:
 
 
 register_stage("render", [f"{R}/renders/quality.csv"])
+
+
+document_outputs(
+    "render",
+    """
+renders/{net}/{layer}/c{channel:04d}_s{seed}.png   one lossless PNG per render
+renders/{net}/{layer}/chunks/{k}.csv     the table of one render job
+renders/{net}/{layer}/renders.csv        layer, channel, seed, file, param, steps, objective,
+                                         own_rank, dataset_mean, activation_ratio, seconds
+renders/{net}/{layer}/dataset.csv        channel, dataset_mean, dataset_max_mean, images
+renders/{net}/{layer}/examples.csv       channel, rank, path, label, activation, y, x, box_*
+renders/{net}/{layer}/examples/c{channel:04d}.png   top-k dataset images, crops below
+renders/quality.csv                      per net and layer: median activation ratio,
+                                         own-channel fraction, median seconds per render
+""",
+)

@@ -147,3 +147,30 @@ register_stage(
     "topmaps",
     expand(f"{R}/topmaps/{{net}}/{{name}}", net=NETS, name=["top_maps.csv", "detector.csv", "lists.png", "lists.pdf"]),
 )
+
+
+document_outputs(
+    "topmaps",
+    """
+figures/topmaps.{png,pdf}                the paper's top maps: topmaps/{net}/lists.png of both networks side by side
+figures/topmaps_separation.{png,pdf}     both networks' class_sums.png (upper row) and detector.png (lower row)
+topmaps/{net}/activations.npz            {split}_acts (images x maps, spatial means of topmaps.layer), {split}_labels
+topmaps/{net}/image_maps.csv             topmaps.split images: path, label, rank, map, activation (each image's top N1)
+topmaps/{net}/class_maps.csv             label, class, rank, map, count, frequency, mean_activation, shared, shared_with
+                                         (each class's N2 list before removal; shared_with: labels of the other lists)
+topmaps/{net}/top_maps.csv               label, class, rank, map, count, frequency, mean_activation (kept: unique to the class)
+topmaps/{net}/renders.csv, renders/      shown classes' first topmaps.render_maps maps: label, class, rank, map, method
+                                         (upscale or engine), file, size, objective, seconds; PNGs m{map:04d}_{method}.png
+topmaps/{net}/class_sums.csv             split (val, test), index, path, label, maps_of, sum (summed top-map activation)
+topmaps/{net}/detector.csv               per class: n_maps, threshold, val_f1, test_{auc,precision,recall} of the summed
+                                         top maps; head_{auc,precision,recall} of the network's classifier
+topmaps/{net}/one_image.csv              test image topmaps.image: rank, map, activation, top_map_of
+topmaps/{net}/map_images.csv             group (same, other), class, map, index, path, label, activation
+topmaps/{net}/lists.{png,pdf}            listed and kept maps per class; ranked lists of the shown classes
+topmaps/{net}/renders.{png,pdf}          upscaling render beside engine render of the same maps
+topmaps/{net}/one_image.{png,pdf}        one test image's top maps overlaid, by activation; class top maps framed
+topmaps/{net}/map_images.{png,pdf}       one class top map on images of its class and of other classes
+topmaps/{net}/class_sums.{png,pdf}       per shown class: summed top-map activation of every test image, by true class
+topmaps/{net}/detector.{png,pdf}         test AUC, precision, recall per class: top-map detector vs the network
+""",
+)
