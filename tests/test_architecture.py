@@ -31,9 +31,11 @@ PACKAGE = "vischange"
 # The shared foundations; every other top-level name of the package is a stage, so a new
 # stage needs no edit here.
 SHARED = {"models", "datasets", "activations", "heads", "metrics", "plots", "runtime", "config", "paper", "render",
-          "train", "class_maps", "names", "paths"}
+          "train", "class_maps", "names", "paths", "contract"}
+# Above the stages: finds every stage's config checks by name; nothing imports it.
+TOP = {"checks"}
 STAGES = {p.stem for p in (SRC / PACKAGE).iterdir() if not p.name.startswith("_") and (p.suffix == ".py" or p.is_dir())
-          and p.name != "__pycache__"} - SHARED
+          and p.name != "__pycache__"} - SHARED - TOP
 # compare's scripts call its features, gray and stats modules directly; every other stage's
 # scripts call one module of job entry points, ``stages.py``.
 JOB_STAGES = STAGES - {"compare"}
@@ -141,7 +143,7 @@ def files() -> dict[str, Path]:
 
 
 def test_every_module_is_a_stage_or_shared(files):
-    unknown = sorted({top(n) for n in files} - STAGES - SHARED - {None})
+    unknown = sorted({top(n) for n in files} - STAGES - SHARED - TOP - {None})
     assert not unknown, f"classify {unknown} as a stage or a shared foundation in tests/test_architecture.py"
     assert {"atlas", "compare", "change", "topmaps"} <= STAGES and not STAGES & SHARED
 
@@ -198,6 +200,16 @@ def test_shared_foundations_never_import_a_stage(files):
         if top(name) in SHARED and top(target) in STAGES
     ]
     assert not bad, "a shared module depends on a stage (move the shared part down, the stage part up):\n" + "\n".join(bad)
+
+
+def test_nothing_in_the_package_imports_the_top(files):
+    bad = [
+        f"{name} imports {target} (line {line})"
+        for name in files
+        for target, _, line in imports(name, files)
+        if top(target) in TOP and top(name) not in TOP
+    ]
+    assert not bad, "vischange.checks sits above the stages; only the workflow and the tests use it:\n" + "\n".join(bad)
 
 
 def path_parsing(source: str) -> list[int]:

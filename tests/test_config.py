@@ -10,6 +10,7 @@ import yaml
 from snakemake.utils import validate
 
 from vischange import config as vcfg
+from vischange.checks import check_config, stage_checks
 
 from .conftest import REPO
 
@@ -29,7 +30,7 @@ def load(name: str) -> dict:
 def test_shipped_configs_validate_and_check(name):
     config = load(name)
     validate(config, str(SCHEMA_PATH))
-    channels = vcfg.check_config(config)
+    channels = check_config(config)
     assert set(channels) == set(config["render"]["layers"])
     assert all(n > 0 for n in channels.values())
 
@@ -103,14 +104,14 @@ def checked(**changes) -> dict:
 )
 def test_model_checks_name_the_key(changes, key, words):
     with pytest.raises(vcfg.ConfigError) as info:
-        vcfg.check_config(checked(**changes))
+        check_config(checked(**changes))
     message = str(info.value)
     assert f"config key {key}:" in message and words in message, message
 
 
 def test_all_problems_reported_at_once():
     with pytest.raises(vcfg.ConfigError) as info:
-        vcfg.check_config(checked(**{"render.layers": ["nope"], "finetune.trainable": ["nada"]}))
+        check_config(checked(**{"render.layers": ["nope"], "finetune.trainable": ["nada"]}))
     assert len(info.value.problems) == 2
 
 
@@ -130,7 +131,7 @@ def test_config_readme_documents_every_key(schema):
 
 def test_embedding_network_settings():
     config = checked(**{"compare.embedding": "vgg11", "compare.gram_layers": ["features.0", "features.3"]})
-    vcfg.check_config(config)  # any torchvision classifier, with named Gram layers
+    check_config(config)  # any torchvision classifier, with named Gram layers
     assert vcfg.embedding_size(config) == 224
     assert vcfg.embedding_size(checked()) == checked()["data"]["image_size"]
     assert vcfg.embedding_size(checked(**{"compare.embedding_size": 96})) == 96
@@ -141,35 +142,28 @@ def test_embedding_network_settings():
 
 
 def test_analysis_checks_accept_valid_names_and_read_a_prepared_run(tmp_path, monkeypatch):
-    vcfg.check_config(checked(**{"topmaps.classes": ["square-checker"], "topmaps.map_class": "circle-dots", "topmaps.image": 17}))
+    check_config(checked(**{"topmaps.classes": ["square-checker"], "topmaps.map_class": "circle-dots", "topmaps.image": 17}))
     # Stanford data: class names and test images are known once an earlier run prepared them.
     config = checked(**{"data.source": "stanford_cars", "data.stanford_cars.directory": str(tmp_path),
                         "model.base.source": "torchvision", "domain.source": "none",
                         "topmaps.classes": ["Audi"], "topmaps.image": 2})
     monkeypatch.chdir(tmp_path)
     assert vcfg.task_classes(config) is None and vcfg.count_test_images(config) is None
-    vcfg.check_config(config)  # unknown yet: the jobs check them
+    check_config(config)  # unknown yet: the jobs check them
     prepared = tmp_path / "results" / config["experiment"] / "data"
     prepared.mkdir(parents=True)
     (prepared / "classes.txt").write_text("BMW\nVolvo\n")
     (prepared / "test.csv").write_text("path,label\na.jpg,0\nb.jpg,1\n")
     with pytest.raises(vcfg.ConfigError) as info:
-        vcfg.check_config(config)
+        check_config(config)
     assert {p.split(":")[0] for p in info.value.problems} == {"config key topmaps.classes[0]", "config key topmaps.image"}
 
 
-def test_split_check_refuses_selection_on_the_evaluated_split():
-    config = {"topmaps": {"split": "test"},
-              "atlas": {"split": "train", "layers": ["layer4"], "class_pairs": {"finetuned": [["a", "b"]]}},
-              "patches": {}, "model": {"base": {"source": "torchvision"}}}
-    problems = vcfg.split_problems(config)
-    assert len(problems) == 1 and problems[0].startswith("config key topmaps.split:")
-    config["topmaps"]["split"] = "train"
-    assert vcfg.split_problems(config) == []
-    # atlas.split test is refused while the fine-tuned network's patches are tested on test ...
-    config["atlas"]["split"] = "test"
-    problems = vcfg.split_problems(config)
-    assert len(problems) == 1 and problems[0].startswith("config key atlas.split:")
-    # ... and allowed without the patch experiment.
-    config["patches"]["enabled"] = False
-    assert vcfg.split_problems(config) == []
+def test_atlas_split_test_is_allowed_without_the_patch_experiment():
+    check_config(checked(**{"atlas.split": "test", "patches.enabled": False}))
+
+
+def test_every_stage_that_checks_its_section_is_found():
+    """Found by convention (vischange.<stage>.checks), so a new stage's checks need no edit."""
+    assert set(stage_checks()) == {"atlas", "attribution", "compare", "domain", "patches", "topmaps"}
+    assert all(callable(f) for f in stage_checks().values())

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from vischange import config as vcfg
 from vischange import metrics
 from vischange.datasets import read_manifest
 from vischange.datasets import stanford
 from vischange.datasets import synthetic as S
+from vischange.domain import checks as domain_checks
 from vischange.domain import shift, stages
 
 SIZE = 32
@@ -128,14 +128,14 @@ def test_folder_manifest_wrong_class_names_stop_with_a_clear_error(tmp_path):
 
 def test_config_checks_the_domain_section():
     base = {"data": {"source": "synthetic"}}
-    assert vcfg.domain_problems({**base, "domain": {"source": "synthetic", "style": "xray"}}) == []
-    assert vcfg.domain_problems({**base, "domain": {"source": "none"}}) == []
-    assert "domain.style" in vcfg.domain_problems({**base, "domain": {"source": "synthetic", "style": "default"}})[0]
-    assert "domain.style" in vcfg.domain_problems({**base, "domain": {"source": "synthetic", "style": "sketch"}})[0]
-    assert "domain.source" in vcfg.domain_problems({"data": {"source": "stanford_dogs"}, "domain": {"source": "synthetic"}})[0]
-    assert "domain.folder" in vcfg.domain_problems({**base, "domain": {"source": "folder", "folder": None}})[0]
+    assert domain_checks.problems({**base, "domain": {"source": "synthetic", "style": "xray"}}) == []
+    assert domain_checks.problems({**base, "domain": {"source": "none"}}) == []
+    assert "domain.style" in domain_checks.problems({**base, "domain": {"source": "synthetic", "style": "default"}})[0]
+    assert "domain.style" in domain_checks.problems({**base, "domain": {"source": "synthetic", "style": "sketch"}})[0]
+    assert "domain.source" in domain_checks.problems({"data": {"source": "stanford_dogs"}, "domain": {"source": "synthetic"}})[0]
+    assert "domain.folder" in domain_checks.problems({**base, "domain": {"source": "folder", "folder": None}})[0]
     # A folder that is not on disk yet is the target_data job's business, not the plan's.
-    assert vcfg.domain_problems({**base, "domain": {"source": "folder", "folder": "/no/such/folder"}}) == []
+    assert domain_checks.problems({**base, "domain": {"source": "folder", "folder": "/no/such/folder"}}) == []
 
 
 # --- cross-domain metrics ------------------------------------------------------------

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from vischange import config as vcfg
+from vischange.patches import checks as patches_checks
 from vischange.patches import baselines, candidates, figures, flips, pasting
 
 # Pasting ------------------------------------------------------------------------------
@@ -187,24 +187,24 @@ def _config(**patch_settings):
 
 
 def test_config_checks_name_the_patches_keys():
-    assert vcfg.patches_problems(_config()) == []
-    problems = vcfg.patches_problems(_config(layer="layer3.1", pairs={"base": [["circle", "star"]], "finetuned": None},
+    assert patches_checks.problems(_config()) == []
+    problems = patches_checks.problems(_config(layer="layer3.1", pairs={"base": [["circle", "star"]], "finetuned": None},
                                              sizes=[0.1, 0.095]))
     assert any(p.startswith("config key patches.layer:") for p in problems)
     assert any(p.startswith("config key patches.pairs.base[0]:") for p in problems)
     assert any(p.startswith("config key patches.sizes:") and "6 px" in p for p in problems)
     twice = _config()
     twice["atlas"]["class_pairs"]["finetuned"] = [["a", "b"], ["b", "a"]]
-    assert any(p.startswith("config key patches.pairs.finetuned:") for p in vcfg.patches_problems(twice))
+    assert any(p.startswith("config key patches.pairs.finetuned:") for p in patches_checks.problems(twice))
 
 
 def test_base_pairs_only_with_a_base_task_of_our_own():
-    assert vcfg.patch_pairs(_config()) == {"base": [("circle", "ring")], "finetuned": [("a", "b")]}
+    assert patches_checks.patch_pairs(_config()) == {"base": [("circle", "ring")], "finetuned": [("a", "b")]}
     torchvision_base = _config()
     torchvision_base["model"]["base"]["source"] = "torchvision"
-    assert vcfg.patch_pairs(torchvision_base) == {"base": [], "finetuned": [("a", "b")]}
-    assert vcfg.patch_pairs(_config(enabled=False)) == {"base": [], "finetuned": []}
-    assert vcfg.patch_pairs(_config(pairs={"base": [], "finetuned": None}))["base"] == []
+    assert patches_checks.patch_pairs(torchvision_base) == {"base": [], "finetuned": [("a", "b")]}
+    assert patches_checks.patch_pairs(_config(enabled=False)) == {"base": [], "finetuned": []}
+    assert patches_checks.patch_pairs(_config(pairs={"base": [], "finetuned": None}))["base"] == []
 
 
 def _summary(net, source, target, by_kind, correct=4):

@@ -19,6 +19,7 @@ import yaml
 
 from vischange import config as vcfg
 from vischange import contract as vcontract
+from vischange.checks import check_config
 from vischange import paper
 
 from .conftest import REPO, run_snakemake, write_config
@@ -72,7 +73,7 @@ def test_output_contract(first_run, config):
     assert 0 <= metrics["test_accuracy"] <= 1
     assert not (out / "models/.resume").exists() or not any((out / "models/.resume").iterdir())
 
-    channels = vcfg.selected_channels(config, vcfg.check_config(config))
+    channels = vcfg.selected_channels(config, check_config(config))
     seeds = config["render"]["seeds"]
     for net in ("base", "finetuned"):
         for layer in config["render"]["layers"]:

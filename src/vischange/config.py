@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import urlparse
 
+import torch
+
 from . import models
-from .names import slug
-from .activations import layer_shapes, module_channels
+from .activations import module_channels
 
 
 class ConfigError(ValueError):
@@ -41,12 +42,42 @@ def schema_problems(config: dict, schema: dict) -> list[str]:
     return problems
 
 
-def _readable(path: str | None) -> bool:
+# A stage's config check: (the validated config, a weightless model of model.arch) ->
+# problems, each "config key a.b: what is wrong".
+StageCheck = Callable[[dict, torch.nn.Module], list[str]]
+
+
+def readable(path: str | None) -> bool:
+    """Whether `path` names a readable file."""
     return bool(path) and os.path.isfile(path) and os.access(path, os.R_OK)
 
 
-def check_config(config: dict[str, Any]) -> dict[str, int]:
-    """Check names against torchvision and the model, and paths against the disk.
+def module_problem(probe: torch.nn.Module, key: str, name: str, arch: str) -> str | None:
+    """``config key {key}: ...`` when `name` is not a module of `probe`, else None."""
+    try:
+        models.get_module(probe, name)
+        return None
+    except KeyError as err:
+        return f"config key {key}: {err.args[0]} ({arch})"
+
+
+def known_modules(probe: torch.nn.Module, key: str, names: Sequence[str], arch: str) -> tuple[list[str], list[str]]:
+    """The `names` that are modules of `probe`, and a problem for each other one
+    (``config key {key}[i]: ...``)."""
+    good, problems = [], []
+    for i, name in enumerate(names):
+        problem = module_problem(probe, f"{key}[{i}]", name, arch)
+        if problem:
+            problems.append(problem)
+        else:
+            good.append(name)
+    return good, problems
+
+
+def check_config(config: dict[str, Any], stage_checks: Iterable[StageCheck] = ()) -> dict[str, int]:
+    """Check names against torchvision and the model, and paths against the disk: the
+    shared sections here, then each stage's own section with its `stage_checks`
+    (`vischange.checks.stage_checks()` finds them; see there).
 
     Returns the channel count of every render layer. Raises ConfigError listing
     every problem found (not only the first).
@@ -62,13 +93,8 @@ def check_config(config: dict[str, Any]) -> dict[str, int]:
     probe = models.build_meta(arch)  # names and shapes only: no weights, no compute
 
     def check_modules(key: str, values: list[str]) -> list[str]:
-        good = []
-        for i, name in enumerate(values):
-            try:
-                models.get_module(probe, name)
-                good.append(name)
-            except KeyError as err:
-                problems.append(f"config key {key}[{i}]: {err.args[0]} ({arch})")
+        good, found = known_modules(probe, key, values, arch)
+        problems.extend(found)
         return good
 
     check_modules("finetune.trainable", config["finetune"]["trainable"])
@@ -87,11 +113,9 @@ def check_config(config: dict[str, Any]) -> dict[str, int]:
         if wanted != "all" and wanted > count:
             problems.append(f"config key render.channels: {wanted} exceeds the {count} channels of {layer}")
 
-    problems.extend(_atlas_problems(config, probe, check_modules))
-    problems.extend(patches_problems(config))
 
     base = config["model"]["base"]
-    if base["source"] == "file" and not _readable(base["path"]):
+    if base["source"] == "file" and not readable(base["path"]):
         problems.append(f"config key model.base.path: cannot read weights file {base['path']!r}")
     if base["source"] == "torchvision":
         import torchvision
@@ -104,53 +128,12 @@ def check_config(config: dict[str, Any]) -> dict[str, int]:
             )
     if base["source"] == "pretrain" and config["data"]["source"] != "synthetic":
         problems.append("config key model.base.source: 'pretrain' needs data.source synthetic (a base task)")
-    problems.extend(_compare_problems(config, probe))
-    problems.extend(_analysis_problems(config, probe))
-    problems.extend(domain_problems(config))
-    problems.extend(split_problems(config))
     problems.extend(data_problems(config["data"]))
+    for check in stage_checks:
+        problems.extend(check(config, probe))
     if problems:
         raise ConfigError(problems)
     return channels
-
-
-def _compare_problems(config: dict, probe) -> list[str]:
-    """The embedding network (compare.embedding*) and its Gram layers."""
-    settings = config.get("compare") or {}
-    problems: list[str] = []
-    name = settings.get("embedding", "base")
-    if name != "base":
-        try:
-            models.check_architecture(name)
-        except ValueError as err:
-            return [f"config key compare.embedding: {err}"]
-        probe = models.build_meta(name)
-        path = settings.get("embedding_path")
-        if path is not None and not _readable(path):
-            problems.append(f"config key compare.embedding_path: cannot read weights file {path!r}")
-        if path is None:
-            import torchvision
-
-            enum = torchvision.models.get_model_weights(name)
-            weights = settings.get("embedding_weights", "IMAGENET1K_V1")
-            if weights not in enum.__members__:
-                problems.append(
-                    f"config key compare.embedding_weights: {name} has no torchvision weights {weights!r} "
-                    f"(choose from {', '.join(enum.__members__)})"
-                )
-    layers = settings.get("gram_layers")
-    if layers:
-        for i, layer in enumerate(layers):
-            try:
-                models.get_module(probe, layer)
-            except KeyError as err:
-                problems.append(f"config key compare.gram_layers[{i}]: {err.args[0]} (embedding network)")
-    else:
-        try:
-            models.default_gram_layers(probe)
-        except ValueError as err:
-            problems.append(f"config key compare.gram_layers: {err}")
-    return problems
 
 
 def task_classes(config: dict) -> list[str] | None:
@@ -179,73 +162,6 @@ def count_test_images(config: dict) -> int | None:
         with open(path) as handle:
             return max(0, sum(1 for line in handle if line.strip()) - 1)
     return None
-
-
-def _analysis_problems(config: dict, probe) -> list[str]:
-    """Layers, map counts, class names and image rows of the topmaps and attribution sections."""
-    top = config.get("topmaps") or {}
-    att = config.get("attribution") or {}
-    problems: list[str] = []
-
-    def module(key: str, name: str) -> bool:
-        try:
-            models.get_module(probe, name)
-            return True
-        except KeyError as err:
-            problems.append(f"config key {key}: {err.args[0]} ({config['model']['arch']})")
-            return False
-
-    layer = top.get("layer", "layer4")
-    if module("topmaps.layer", layer):
-        try:
-            maps = module_channels(probe, [layer], config["data"]["image_size"])[layer]
-        except (ValueError, RuntimeError) as err:
-            problems.append(f"config key topmaps.layer: {err}")
-            maps = None
-        for key, default in (("n_per_image", 25), ("n_per_class", 25)):
-            value = top.get(key, default)
-            if maps is not None and value > maps:
-                problems.append(f"config key topmaps.{key}: {value} exceeds the {maps} feature maps of {layer}")
-    module("attribution.layer", att.get("layer", "layer4"))
-    for i, name in enumerate(att.get("layers", ["conv1", "layer1", "layer2", "layer3", "layer4"])):
-        module(f"attribution.layers[{i}]", name)
-
-    names = task_classes(config)
-    if names is not None:
-        for i, name in enumerate(top.get("classes") or []):
-            if name not in names:
-                problems.append(f"config key topmaps.classes[{i}]: {name!r} is not a class of the dataset ({', '.join(names)})")
-        if top.get("map_class") is not None and top["map_class"] not in names:
-            problems.append(f"config key topmaps.map_class: {top['map_class']!r} is not a class of the dataset ({', '.join(names)})")
-    n_test = count_test_images(config)
-    if n_test is not None:
-        for key, section in (("topmaps.image", top), ("attribution.image", att)):
-            index = section.get("image", 0)
-            if index >= n_test:
-                problems.append(f"config key {key}: image {index} is out of range (the test split has {n_test} images)")
-    return problems
-
-
-def domain_problems(config: dict) -> list[str]:
-    """The domain section: a synthetic target needs the synthetic data and a shifted style;
-    a folder target needs a folder (whether it exists is checked by the target_data job,
-    so that a study can be planned before its data are on disk)."""
-    dom = config.get("domain") or {}
-    source = dom.get("source", "none")
-    problems: list[str] = []
-    if source == "synthetic":
-        from .datasets import synthetic
-
-        if config["data"]["source"] != "synthetic":
-            problems.append("config key domain.source: 'synthetic' needs data.source synthetic; use 'folder' with domain.folder")
-        style = dom.get("style", "xray")
-        if style not in synthetic.STYLES:
-            problems.append(f"config key domain.style: unknown style {style!r} (choose from {', '.join(sorted(synthetic.STYLES))})")
-        elif style == "default":
-            problems.append("config key domain.style: 'default' is the source domain's own style; choose a shifted one")
-    if source == "folder" and not dom.get("folder"):
-        problems.append("config key domain.folder: source 'folder' needs the target domain's image folder")
-    return problems
 
 
 def embedding_size(config: dict) -> int:
@@ -300,7 +216,7 @@ def data_problems(data: dict[str, Any]) -> list[str]:
     files = data_files(data)
     for spec in files:
         if spec["path"]:
-            if not _readable(spec["path"]):
+            if not readable(spec["path"]):
                 problems.append(f"config key {spec['key']}.path: cannot read {spec['path']!r}")
         elif not spec["url"]:
             problems.append(f"config key {spec['key']}: set url (to download) or path (a local copy)")
@@ -309,114 +225,6 @@ def data_problems(data: dict[str, Any]) -> list[str]:
     names = [spec["name"] for spec in files if spec["name"]]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"config key data.{source}: two files are called {name!r}; each needs its own name")
-    return problems
-
-
-def _atlas_problems(config: dict, probe, check_modules) -> list[str]:
-    """Atlas layers must be modules with (N, C, H, W) outputs; with the synthetic demo the
-    class names of class atlases and pairs are known before any job runs, so check them."""
-    atlas = config.get("atlas", {})
-    problems: list[str] = []
-    layers = check_modules("atlas.layers", atlas.get("layers", []))
-    if layers:
-        try:
-            shapes = layer_shapes(probe, layers, config["data"]["image_size"])
-        except (ValueError, RuntimeError):
-            shapes = {}  # the render-layer check already reports an image size that does not fit
-        for i, name in enumerate(layers):
-            if name in shapes and len(shapes[name]) != 4:
-                problems.append(f"config key atlas.layers[{i}]: {name} outputs {shapes[name]}, not (N, C, H, W) maps")
-    if config["data"]["source"] == "synthetic":
-        from .datasets import synthetic
-
-        tasks = {"finetuned": config["data"]["synthetic"]["finetune_task"]}
-        if config["model"]["base"]["source"] == "pretrain":  # else the base classes are the weights' own
-            tasks["base"] = config["data"]["synthetic"]["base_task"]
-        for net, task in tasks.items():
-            names = synthetic.class_names(task)
-            for i, name in enumerate(atlas.get("classes", {}).get(net, [])):
-                if name not in names:
-                    problems.append(f"config key atlas.classes.{net}[{i}]: {name!r} is not a class of {task} ({', '.join(names)})")
-            for i, pair in enumerate(atlas.get("class_pairs", {}).get(net, [])):
-                for name in pair:
-                    if name not in names:
-                        problems.append(f"config key atlas.class_pairs.{net}[{i}]: {name!r} is not a class of {task} ({', '.join(names)})")
-                if len(set(pair)) != len(pair):
-                    problems.append(f"config key atlas.class_pairs.{net}[{i}]: the two classes must differ")
-    return problems
-
-
-def split_problems(config: dict) -> list[str]:
-    """Selection on the split that is evaluated: a choice made by looking at the test
-    images leaks into the numbers measured on them.
-
-    * ``topmaps.split: test``: the class maps would be selected on the images the
-      detector built from them is evaluated on (its threshold comes from val, its
-      accuracy from test).
-    * ``atlas.split: test`` while the fine-tuned network's patch experiment runs: its
-      pair atlases, whose cells the patches are rendered from, would be built from the
-      fine-tuning task's test images that the patches are then pasted onto and counted
-      on. (The base network's patches are tested on the base task's own test split.)
-    """
-    problems: list[str] = []
-    top = config.get("topmaps") or {}
-    if top.get("split", "train") == "test":
-        problems.append("config key topmaps.split: 'test' selects the class maps on the test images their "
-                        "detector is evaluated on; use train (or val)")
-    atlas = config.get("atlas") or {}
-    if atlas.get("split", "train") == "test" and patch_pairs(config)["finetuned"]:
-        problems.append("config key atlas.split: 'test' builds the pair atlases, whose cells the patches are "
-                        "rendered from, on the test images the patches are evaluated on; use train (or val), "
-                        "or set patches.enabled: false")
-    return problems
-
-
-def patch_pairs(config: dict) -> dict[str, list[tuple[str, str]]]:
-    """The pairs [a, b] the patch experiment tests, per network: patches.pairs.{net}, or
-    every atlas.class_pairs.{net} when null; none when patches are disabled or there is
-    no atlas layer. The base network's pairs only when model.base.source is pretrain
-    (other base weights come without a test set of their classes)."""
-    settings = config.get("patches") or {}
-    atlas = config.get("atlas") or {}
-    out: dict[str, list[tuple[str, str]]] = {"base": [], "finetuned": []}
-    if not settings.get("enabled", True) or not atlas.get("layers"):
-        return out
-    for net in out:
-        if net == "base" and config["model"]["base"]["source"] != "pretrain":
-            continue
-        chosen = (settings.get("pairs") or {}).get(net)
-        pairs = (atlas.get("class_pairs") or {}).get(net, []) if chosen is None else chosen
-        out[net] = [tuple(p) for p in pairs]
-    return out
-
-
-def patches_problems(config: dict) -> list[str]:
-    """The patches section against the atlas: its layer, its pairs, and patch sizes
-    that round to distinct pixel sizes at data.image_size."""
-    settings = config.get("patches") or {}
-    atlas = config.get("atlas") or {}
-    problems: list[str] = []
-    layer = settings.get("layer")
-    if layer is not None and layer not in atlas.get("layers", []):
-        problems.append(f"config key patches.layer: {layer!r} is not one of atlas.layers ({', '.join(atlas.get('layers', [])) or 'none'})")
-    for net in ("base", "finetuned"):
-        chosen = (settings.get("pairs") or {}).get(net)
-        known = [list(p) for p in (atlas.get("class_pairs") or {}).get(net, [])]
-        for i, pair in enumerate(chosen or []):
-            if list(pair) not in known:
-                problems.append(f"config key patches.pairs.{net}[{i}]: {list(pair)} is not one of atlas.class_pairs.{net}")
-        slugs = [tuple(sorted(slug(n) for n in p)) for p in (known if chosen is None else chosen)]
-        for pair in sorted({p for p in slugs if slugs.count(p) > 1}):
-            problems.append(f"config key patches.pairs.{net}: the classes {list(pair)} are paired twice; "
-                            "each pair is tested in both directions already")
-    side = config["data"]["image_size"]
-    pixels: dict[int, float] = {}
-    for size in settings.get("sizes", [0.1, 0.2, 0.3, 0.4]):
-        p = max(1, round(size * side))
-        if p in pixels:
-            problems.append(f"config key patches.sizes: {pixels[p]:g} and {size:g} are both {p} px "
-                            f"at data.image_size {side}")
-        pixels[p] = size
     return problems
 
 

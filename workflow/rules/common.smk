@@ -7,6 +7,7 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 from vischange import config as vcfg
+from vischange.checks import check_config
 from vischange.paths import Layout
 from vischange.datasets import stanford
 
@@ -20,7 +21,7 @@ except WorkflowError:
         str(vcfg.ConfigError(vcfg.schema_problems(config, vcfg.load_schema(_SCHEMA))))
     ) from None
 try:
-    LAYER_CHANNELS = vcfg.check_config(config)
+    LAYER_CHANNELS = check_config(config)
 except vcfg.ConfigError as err:
     raise WorkflowError(str(err)) from None
 

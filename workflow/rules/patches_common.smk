@@ -2,11 +2,12 @@
 from snakemake.logging import logger
 
 from vischange.patches import candidates as vpatches
+from vischange.patches.checks import patch_pairs
 
 PATCHES = config["patches"]
 P = L.stage("patches")
 PATCH_LAYER = PATCHES["layer"] or ATLAS_PAPER_LAYER
-_PATCH_PAIRS = vcfg.patch_pairs(config)
+_PATCH_PAIRS = patch_pairs(config)
 
 _BASE_PAIRS = ATLAS["class_pairs"]["base"] if PATCHES["pairs"]["base"] is None else PATCHES["pairs"]["base"]
 if PATCHES["enabled"] and ATLAS_LAYERS and _BASE_PAIRS and not _PATCH_PAIRS["base"]:
