@@ -83,9 +83,9 @@ rule contract:
         documented=DOCUMENTED,
     localrule: True
     log:
-        f"{LOGS}/contract/contract.log",
+        log_file("contract"),
     benchmark:
-        f"{BENCH}/contract/contract.tsv"
+        bench_file("contract")
     conda:
         "envs/vischange.yaml"
     script:

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -302,3 +303,20 @@ def test_the_checks_see_what_they_check(tmp_path):
                       "import vischange.patches.flips\n")
     assert script_imports(script) == [("vischange.runtime", 1), ("vischange.topmaps", 1),
                                       ("vischange.atlas.stages.x", 2), ("vischange.patches.flips", 3)]
+
+
+def test_every_rule_logs_and_benchmarks_through_the_layout_helpers():
+    """Each rule's log and benchmark come from common.smk's log_file and bench_file with the
+    same arguments: one layout of logs/ and benchmarks/ (the README's timings read it)."""
+    bad = []
+    for smk in [REPO / "Snakefile", *sorted((REPO / "workflow/rules").glob("*.smk"))]:
+        text = smk.read_text()
+        for match in re.finditer(r"^([ \t]*)(?:local)?rule (\w+):\n((?:\1[ \t]+.*\n|[ \t]*\n)*)", text, re.M):
+            rule, body = match.group(2), match.group(3)
+            if rule == "all":
+                continue
+            log = re.search(r"log:[ \t]*\n[ \t]*log_file\((.*?)\),?\n", body)
+            bench = re.search(r"benchmark:[ \t]*\n[ \t]*bench_file\((.*?)\),?\n", body)
+            if not (log and bench and log.group(1) == bench.group(1)):
+                bad.append(f"{smk.name}: rule {rule}")
+    assert not bad, "rules without log_file(...) and bench_file(...) of the same job:\n" + "\n".join(bad)

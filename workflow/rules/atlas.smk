@@ -27,9 +27,9 @@ rule atlas_collect:
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(60),
     log:
-        f"{LOGS}/atlas_collect/{{net}}/{{layer}}.log",
+        log_file("atlas_collect", "{net}/{layer}"),
     benchmark:
-        f"{BENCH}/atlas_collect/{{net}}/{{layer}}.tsv"
+        bench_file("atlas_collect", "{net}/{layer}")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -63,9 +63,9 @@ rule atlas_layout:
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(60),
     log:
-        f"{LOGS}/atlas_layout/{{layer}}.log",
+        log_file("atlas_layout", "{layer}"),
     benchmark:
-        f"{BENCH}/atlas_layout/{{layer}}.tsv"
+        bench_file("atlas_layout", "{layer}")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -95,9 +95,9 @@ rule atlas_icons:
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(120),
     log:
-        f"{LOGS}/atlas_icons/{{net}}/{{layer}}/{{shard}}.log",
+        log_file("atlas_icons", "{net}/{layer}/{shard}"),
     benchmark:
-        f"{BENCH}/atlas_icons/{{net}}/{{layer}}/{{shard}}.tsv"
+        bench_file("atlas_icons", "{net}/{layer}/{shard}")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -119,9 +119,9 @@ rule atlas_images:
         experiment=EXP,
     localrule: True
     log:
-        f"{LOGS}/atlas_images/{{layer}}.log",
+        log_file("atlas_images", "{layer}"),
     benchmark:
-        f"{BENCH}/atlas_images/{{layer}}.tsv"
+        bench_file("atlas_images", "{layer}")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -146,9 +146,9 @@ if ATLAS_FIGURES:
             experiment=EXP,
         localrule: True
         log:
-            f"{LOGS}/atlas_figures/atlas_figures.log",
+            log_file("atlas_figures"),
         benchmark:
-            f"{BENCH}/atlas_figures/atlas_figures.tsv"
+            bench_file("atlas_figures")
         conda:
             "../../envs/vischange.yaml"
         script:

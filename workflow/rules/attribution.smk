@@ -30,9 +30,9 @@ rule task_head:
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(60),
     log:
-        f"{LOGS}/task_head/{{net}}.log",
+        log_file("task_head", "{net}"),
     benchmark:
-        f"{BENCH}/task_head/{{net}}.tsv"
+        bench_file("task_head", "{net}")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -68,9 +68,9 @@ rule attribution:
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(60),
     log:
-        f"{LOGS}/attribution/{{net}}.log",
+        log_file("attribution", "{net}"),
     benchmark:
-        f"{BENCH}/attribution/{{net}}.tsv"
+        bench_file("attribution", "{net}")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -97,9 +97,9 @@ rule attribution_figures:
         columns={"attribution": 2, "decision_boundary": 2},
     localrule: True
     log:
-        f"{LOGS}/attribution_figures/attribution_figures.log",
+        log_file("attribution_figures"),
     benchmark:
-        f"{BENCH}/attribution_figures/attribution_figures.tsv"
+        bench_file("attribution_figures")
     conda:
         "../../envs/vischange.yaml"
     script:

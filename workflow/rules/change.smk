@@ -30,9 +30,9 @@ rule activation_change:
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(60),
     log:
-        f"{LOGS}/activation_change/activation_change.log",
+        log_file("activation_change"),
     benchmark:
-        f"{BENCH}/activation_change/activation_change.tsv"
+        bench_file("activation_change")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -49,9 +49,9 @@ rule activation_change_figure:
         report_figure("activation_change", "Change per layer", "change"),
     localrule: True
     log:
-        f"{LOGS}/activation_change_figure/activation_change_figure.log",
+        log_file("activation_change_figure"),
     benchmark:
-        f"{BENCH}/activation_change_figure/activation_change_figure.tsv"
+        bench_file("activation_change_figure")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -72,9 +72,9 @@ rule activation_crosscheck:
         seed=config["seed"],
     localrule: True
     log:
-        f"{LOGS}/activation_crosscheck/activation_crosscheck.log",
+        log_file("activation_crosscheck"),
     benchmark:
-        f"{BENCH}/activation_crosscheck/activation_crosscheck.tsv"
+        bench_file("activation_crosscheck")
     conda:
         "../../envs/vischange.yaml"
     script:

@@ -107,6 +107,19 @@ def all_targets():
     ]
 
 
+def log_file(folder, key=None):
+    """A job's log, logs/{experiment}/{folder}/{key}.log. `folder` is the rule's name (the
+    render chunks' rules share "render"); `key` is left out for a rule with one job, else
+    it is the job's wildcards as a path ("{net}/{layer}")."""
+    return f"{LOGS}/{folder}/{key or folder}.log"
+
+
+def bench_file(folder, key=None):
+    """The job's Snakemake benchmark, benchmarks/{experiment}/{folder}/{key}.tsv (as
+    log_file): the README's per-rule timings are read from these."""
+    return f"{BENCH}/{folder}/{key or folder}.tsv"
+
+
 def render_pngs(net, layer, channels):
     return [L.render_png(net, layer, c, s) for c in channels for s in SEEDS]
 

@@ -18,9 +18,9 @@ if _CMP["embedding"] != "base":
             path=_CMP["embedding_path"],
         localrule: True
         log:
-            f"{LOGS}/embedding_network/embedding_network.log",
+            log_file("embedding_network"),
         benchmark:
-            f"{BENCH}/embedding_network/embedding_network.tsv"
+            bench_file("embedding_network")
         conda:
             "../../envs/vischange.yaml"
         script:
@@ -42,9 +42,9 @@ rule gray_filter:
         mem_mb=retry_mem_mb(4000),
         runtime=retry_runtime(60),
     log:
-        f"{LOGS}/gray_filter/gray_filter.log",
+        log_file("gray_filter"),
     benchmark:
-        f"{BENCH}/gray_filter/gray_filter.tsv"
+        bench_file("gray_filter")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -72,9 +72,9 @@ rule compare_features:
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(60),
     log:
-        f"{LOGS}/compare_features/compare_features.log",
+        log_file("compare_features"),
     benchmark:
-        f"{BENCH}/compare_features/compare_features.tsv"
+        bench_file("compare_features")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -100,9 +100,9 @@ rule compare_channels:
         seed=config["seed"],
     localrule: True
     log:
-        f"{LOGS}/compare_channels/compare_channels.log",
+        log_file("compare_channels"),
     benchmark:
-        f"{BENCH}/compare_channels/compare_channels.tsv"
+        bench_file("compare_channels")
     conda:
         "../../envs/vischange.yaml"
     script:

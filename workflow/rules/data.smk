@@ -21,9 +21,9 @@ if _SOURCE == "synthetic":
             mem_mb=retry_mem_mb(4000),
             runtime=retry_runtime(30),
         log:
-            f"{LOGS}/synthetic_data/synthetic_data.log",
+            log_file("synthetic_data"),
         benchmark:
-            f"{BENCH}/synthetic_data/synthetic_data.tsv"
+            bench_file("synthetic_data")
         conda:
             "../../envs/vischange.yaml"
         script:
@@ -56,9 +56,9 @@ else:
                 spec=lambda wc: _TO_DOWNLOAD[wc.file],
             localrule: True
             log:
-                f"{LOGS}/download/{{file}}.log",
+                log_file("download", "{file}"),
             benchmark:
-                f"{BENCH}/download/{{file}}.tsv"
+                bench_file("download", "{file}")
             conda:
                 "../../envs/vischange.yaml"
             script:
@@ -81,9 +81,9 @@ else:
             mem_mb=retry_mem_mb(8000),
             runtime=retry_runtime(120),
         log:
-            f"{LOGS}/stanford_data/stanford_data.log",
+            log_file("stanford_data"),
         benchmark:
-            f"{BENCH}/stanford_data/stanford_data.tsv"
+            bench_file("stanford_data")
         conda:
             "../../envs/vischange.yaml"
         script:

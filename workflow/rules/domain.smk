@@ -26,9 +26,9 @@ if DOMAIN_ON:
             mem_mb=retry_mem_mb(4000),
             runtime=retry_runtime(30),
         log:
-            f"{LOGS}/target_data/target_data.log",
+            log_file("target_data"),
         benchmark:
-            f"{BENCH}/target_data/target_data.tsv"
+            bench_file("target_data")
         conda:
             "../../envs/vischange.yaml"
         script:
@@ -56,9 +56,9 @@ if DOMAIN_ON:
             mem_mb=retry_mem_mb(16000),
             runtime=retry_runtime(60),
         log:
-            f"{LOGS}/domain_scan/{{net}}.log",
+            log_file("domain_scan", "{net}"),
         benchmark:
-            f"{BENCH}/domain_scan/{{net}}.tsv"
+            bench_file("domain_scan", "{net}")
         conda:
             "../../envs/vischange.yaml"
         script:
@@ -99,9 +99,9 @@ if DOMAIN_ON:
             device="cpu",  # forward passes of a few images: cheap where Snakemake runs
         localrule: True
         log:
-            f"{LOGS}/domain_summary/{{net}}.log",
+            log_file("domain_summary", "{net}"),
         benchmark:
-            f"{BENCH}/domain_summary/{{net}}.tsv"
+            bench_file("domain_summary", "{net}")
         conda:
             "../../envs/vischange.yaml"
         script:
@@ -120,9 +120,9 @@ if DOMAIN_ON:
             nets=NETS,
         localrule: True
         log:
-            f"{LOGS}/domain_compare/domain_compare.log",
+            log_file("domain_compare"),
         benchmark:
-            f"{BENCH}/domain_compare/domain_compare.tsv"
+            bench_file("domain_compare")
         conda:
             "../../envs/vischange.yaml"
         script:
@@ -149,9 +149,9 @@ if DOMAIN_ON:
             columns={"domain_confusion": 1, "domain_detector": 1, "domain_overlays": 2},
         localrule: True
         log:
-            f"{LOGS}/domain_figures/domain_figures.log",
+            log_file("domain_figures"),
         benchmark:
-            f"{BENCH}/domain_figures/domain_figures.tsv"
+            bench_file("domain_figures")
         conda:
             "../../envs/vischange.yaml"
         script:

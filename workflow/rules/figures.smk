@@ -15,9 +15,9 @@ rule figure_render_pairs:
         seed=SEEDS[0],
     localrule: True
     log:
-        f"{LOGS}/figure_render_pairs/figure_render_pairs.log",
+        log_file("figure_render_pairs"),
     benchmark:
-        f"{BENCH}/figure_render_pairs/figure_render_pairs.tsv"
+        bench_file("figure_render_pairs")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -38,9 +38,9 @@ rule figure_top_channels:
         k=config["compare"]["top_k"],
     localrule: True
     log:
-        f"{LOGS}/figure_top_channels/figure_top_channels.log",
+        log_file("figure_top_channels"),
     benchmark:
-        f"{BENCH}/figure_top_channels/figure_top_channels.tsv"
+        bench_file("figure_top_channels")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -62,9 +62,9 @@ rule figure_random_channels:
         rng_seed=config["seed"],
     localrule: True
     log:
-        f"{LOGS}/figure_random_channels/figure_random_channels.log",
+        log_file("figure_random_channels"),
     benchmark:
-        f"{BENCH}/figure_random_channels/figure_random_channels.tsv"
+        bench_file("figure_random_channels")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -82,9 +82,9 @@ rule figure_cosine_by_layer:
         percentile=config["compare"]["noise_percentile"],
     localrule: True
     log:
-        f"{LOGS}/figure_cosine_by_layer/figure_cosine_by_layer.log",
+        log_file("figure_cosine_by_layer"),
     benchmark:
-        f"{BENCH}/figure_cosine_by_layer/figure_cosine_by_layer.tsv"
+        bench_file("figure_cosine_by_layer")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -99,9 +99,9 @@ rule figure_gram_by_layer:
         report_figure("gram_by_layer", "Change per layer", "compare"),
     localrule: True
     log:
-        f"{LOGS}/figure_gram_by_layer/figure_gram_by_layer.log",
+        log_file("figure_gram_by_layer"),
     benchmark:
-        f"{BENCH}/figure_gram_by_layer/figure_gram_by_layer.tsv"
+        bench_file("figure_gram_by_layer")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -118,9 +118,9 @@ rule figure_gray:
         counts=report_figure("gray_counts", "Gray filter", "compare"),
     localrule: True
     log:
-        f"{LOGS}/figure_gray/figure_gray.log",
+        log_file("figure_gray"),
     benchmark:
-        f"{BENCH}/figure_gray/figure_gray.tsv"
+        bench_file("figure_gray")
     conda:
         "../../envs/vischange.yaml"
     script:

@@ -25,9 +25,9 @@ if _BASE["source"] == "pretrain":
             mem_mb=retry_mem_mb(16000),
             runtime=retry_runtime(240),
         log:
-            f"{LOGS}/pretrain/pretrain.log",
+            log_file("pretrain"),
         benchmark:
-            f"{BENCH}/pretrain/pretrain.tsv"
+            bench_file("pretrain")
         conda:
             "../../envs/vischange.yaml"
         script:
@@ -47,9 +47,9 @@ else:
             normalize=config["model"]["normalize"],
         localrule: True
         log:
-            f"{LOGS}/base_weights/base_weights.log",
+            log_file("base_weights"),
         benchmark:
-            f"{BENCH}/base_weights/base_weights.tsv"
+            bench_file("base_weights")
         conda:
             "../../envs/vischange.yaml"
         script:
@@ -75,9 +75,9 @@ rule finetune:
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(240),
     log:
-        f"{LOGS}/finetune/finetune.log",
+        log_file("finetune"),
     benchmark:
-        f"{BENCH}/finetune/finetune.tsv"
+        bench_file("finetune")
     conda:
         "../../envs/vischange.yaml"
     script:

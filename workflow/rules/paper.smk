@@ -35,9 +35,9 @@ rule paper_variables:
         config=vpaper.used_config(config),
     localrule: True
     log:
-        f"{LOGS}/paper_variables/paper_variables.log",
+        log_file("paper_variables"),
     benchmark:
-        f"{BENCH}/paper_variables/paper_variables.tsv"
+        bench_file("paper_variables")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -67,9 +67,9 @@ rule paper:
         missing=PAPER_MISSING,
     localrule: True
     log:
-        f"{LOGS}/paper/paper.log",
+        log_file("paper"),
     benchmark:
-        f"{BENCH}/paper/paper.tsv"
+        bench_file("paper")
     conda:
         "../../envs/vischange.yaml"
     script:

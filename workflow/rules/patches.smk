@@ -33,9 +33,9 @@ rule patches_render:
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(60),
     log:
-        f"{LOGS}/patches_render/{{net}}/{{source}}__{{target}}.log",
+        log_file("patches_render", "{net}/{source}__{target}"),
     benchmark:
-        f"{BENCH}/patches_render/{{net}}/{{source}}__{{target}}.tsv"
+        bench_file("patches_render", "{net}/{source}__{target}")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -68,9 +68,9 @@ rule patches_experiment:
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(60),
     log:
-        f"{LOGS}/patches_experiment/{{net}}/{{source}}__{{target}}.log",
+        log_file("patches_experiment", "{net}/{source}__{target}"),
     benchmark:
-        f"{BENCH}/patches_experiment/{{net}}/{{source}}__{{target}}.tsv"
+        bench_file("patches_experiment", "{net}/{source}__{target}")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -98,9 +98,9 @@ rule patches_summary:
         gallery=PATCHES["gallery"],
     localrule: True
     log:
-        f"{LOGS}/patches_summary/{{net}}/{{source}}__{{target}}.log",
+        log_file("patches_summary", "{net}/{source}__{target}"),
     benchmark:
-        f"{BENCH}/patches_summary/{{net}}/{{source}}__{{target}}.tsv"
+        bench_file("patches_summary", "{net}/{source}__{target}")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -121,9 +121,9 @@ if PATCH_JOBS:
             networks=NETS,
         localrule: True
         log:
-            f"{LOGS}/patches_overview/patches_overview.log",
+            log_file("patches_overview"),
         benchmark:
-            f"{BENCH}/patches_overview/patches_overview.tsv"
+            bench_file("patches_overview")
         conda:
             "../../envs/vischange.yaml"
         script:

@@ -30,9 +30,9 @@ for _layer in LAYERS:
             group:
                 "render"
             log:
-                f"{LOGS}/render/{{net}}/{_layer}/chunk{_index}.log",
+                log_file("render", f"{{net}}/{_layer}/chunk{_index}"),
             benchmark:
-                f"{BENCH}/render/{{net}}/{_layer}/chunk{_index}.tsv"
+                bench_file("render", f"{{net}}/{_layer}/chunk{_index}")
             conda:
                 "../../envs/vischange.yaml"
             script:
@@ -70,9 +70,9 @@ for _layer in LAYERS:
             mem_mb=retry_mem_mb(16000),
             runtime=retry_runtime(60),
         log:
-            f"{LOGS}/render_examples/{{net}}/{_layer}.log",
+            log_file("render_examples", f"{{net}}/{_layer}"),
         benchmark:
-            f"{BENCH}/render_examples/{{net}}/{_layer}.tsv"
+            bench_file("render_examples", f"{{net}}/{_layer}")
         conda:
             "../../envs/vischange.yaml"
         script:
@@ -91,9 +91,9 @@ rule render_table:
         f"{R}/renders/{{net}}/{{layer}}/renders.csv",
     localrule: True
     log:
-        f"{LOGS}/render_table/{{net}}/{{layer}}.log",
+        log_file("render_table", "{net}/{layer}"),
     benchmark:
-        f"{BENCH}/render_table/{{net}}/{{layer}}.tsv"
+        bench_file("render_table", "{net}/{layer}")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -110,9 +110,9 @@ rule render_quality:
         tables=list(RENDER_TABLES),
     localrule: True
     log:
-        f"{LOGS}/render_quality.log",
+        log_file("render_quality"),
     benchmark:
-        f"{BENCH}/render_quality.tsv"
+        bench_file("render_quality")
     conda:
         "../../envs/vischange.yaml"
     script:

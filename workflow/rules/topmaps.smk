@@ -31,9 +31,9 @@ rule topmaps_scan:
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(60),
     log:
-        f"{LOGS}/topmaps_scan/{{net}}.log",
+        log_file("topmaps_scan", "{net}"),
     benchmark:
-        f"{BENCH}/topmaps_scan/{{net}}.tsv"
+        bench_file("topmaps_scan", "{net}")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -62,9 +62,9 @@ rule topmaps_render:
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(60),
     log:
-        f"{LOGS}/topmaps_render/{{net}}.log",
+        log_file("topmaps_render", "{net}"),
     benchmark:
-        f"{BENCH}/topmaps_render/{{net}}.tsv"
+        bench_file("topmaps_render", "{net}")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -104,9 +104,9 @@ rule topmaps_summary:
         device="cpu",  # a forward pass of a few images: cheap where Snakemake runs
     localrule: True
     log:
-        f"{LOGS}/topmaps_summary/{{net}}.log",
+        log_file("topmaps_summary", "{net}"),
     benchmark:
-        f"{BENCH}/topmaps_summary/{{net}}.tsv"
+        bench_file("topmaps_summary", "{net}")
     conda:
         "../../envs/vischange.yaml"
     script:
@@ -134,9 +134,9 @@ rule topmaps_figures:
         columns={"topmaps": 1, "topmaps_separation": 2},
     localrule: True
     log:
-        f"{LOGS}/topmaps_figures/topmaps_figures.log",
+        log_file("topmaps_figures"),
     benchmark:
-        f"{BENCH}/topmaps_figures/topmaps_figures.tsv"
+        bench_file("topmaps_figures")
     conda:
         "../../envs/vischange.yaml"
     script:
