@@ -13,8 +13,8 @@ import scipy.stats
 import torch
 from PIL import Image
 
-from vischange import models
-from vischange.change import figures, stages, measures
+from vischange import models, registry
+from vischange.change import figures, measures, stages, variables
 from vischange.change.measures import channel_correlation, cka_interval, cka_null, linear_cka, weight_change
 
 
@@ -338,3 +338,55 @@ def test_crosscheck_ranks_agree_when_both_measures_see_the_same_change(tmp_path)
     assert abs(table.loc["b", "spearman"]) < 0.7 and table.loc["b", "spearman_low"] < table.loc["b", "spearman"] < table.loc["b", "spearman_high"]
     again = crosscheck.crosscheck_table(joined, n_boot=200, confidence=0.9, seed=1).set_index("layer")
     pd.testing.assert_frame_equal(table, again)
+
+
+# Paper variables -----------------------------------------------------------------------
+
+
+def _variables_files(tmp_path, control_cka=1.0):
+    layers = pd.DataFrame({
+        "layer": ["layer3.1", "layer4.1"], "fine_tuned": [False, True], "identical_upstream": [True, False],
+        "n_images": [18, 18], "n_channels": [256, 512], "cka": [control_cka, 0.9981], "cka_low": [1.0, 0.9952],
+        "cka_high": [1.0, 1.0], "cka_null": [0.071, 0.066], "corr_median": [1.0, 0.7612],
+        "corr_q25": [1.0, 0.6], "corr_q75": [1.0, 0.9], "n_constant": [0, 0],
+    })
+    weights = pd.DataFrame({
+        "module": ["layer3.1", "layer4.0", "layer4.1", "fc"], "fine_tuned": [False, True, True, True],
+        "n_kernel": [100, 100, 100, 50], "kernel_norm": [1.0] * 4, "kernel_change": [0.0, 0.04, 0.08, np.nan],
+        "other_change": [0.0] * 4, "stat_change": [0.0] * 4, "identical": [True, False, False, False],
+        "replaced": [False, False, False, True],
+    })
+    cross = pd.DataFrame({"layer": ["layer3.1", "layer4.1"], "n_channels": [0, 3], "spearman": [np.nan, 1.0],
+                          "spearman_low": [np.nan, 0.5], "spearman_high": [np.nan, 1.0],
+                          "p_value": [np.nan, 1 / 3], "confidence": [0.95, 0.95]})
+    files = {"layers": tmp_path / "layers.csv", "weights": tmp_path / "weights.csv", "crosscheck": tmp_path / "cross.csv"}
+    layers.to_csv(files["layers"], index=False)
+    weights.to_csv(files["weights"], index=False)
+    cross.to_csv(files["crosscheck"], index=False)
+    return files
+
+
+def test_paper_variables_quote_the_tables(tmp_path):
+    got = variables.paper_variables(_variables_files(tmp_path))
+    assert got["n_images"] == 18 and got["n_layers"] == 2
+    assert got["first"] == {"layer": "`layer3.1`", "cka": "1.000", "interval": "[1.000, 1.000]", "null": "0.071",
+                            "corr_median": "1.00"}
+    assert got["last"]["cka"] == "0.998" and got["last"]["interval"] == "[0.995, 1.000]"
+    assert got["control_exact"] == "1 of 1"
+    # moved: layer4.0 and layer4.1 (layer3.1 is identical, fc replaced)
+    assert got["n_moved_modules"] == 2 and got["kernel_change_median"] == "0.06"
+    assert got["crosscheck"] == {"layer": "`layer4.1`", "n": 3, "rho": "1.00", "interval": "[0.50, 1.00]", "p": "0.33"}
+
+
+def test_paper_variables_report_a_failed_control(tmp_path):
+    """A layer with nothing trained upstream whose CKA is not exactly 1 shows in the count."""
+    got = variables.paper_variables(_variables_files(tmp_path, control_cka=0.9999))
+    assert got["control_exact"] == "0 of 1"
+
+
+def test_the_registry_finds_the_stage_variables(tmp_path):
+    files = _variables_files(tmp_path)
+    assert "change" in registry.stage_variables()
+    assert registry.paper_variables({"change": files})["change"] == variables.paper_variables(files)
+    with pytest.raises(ValueError, match="no vischange.<stage>.variables"):
+        registry.paper_variables({"nosuchstage": files})

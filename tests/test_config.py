@@ -10,7 +10,7 @@ import yaml
 from snakemake.utils import validate
 
 from vischange import config as vcfg
-from vischange.checks import check_config, stage_checks
+from vischange.registry import check_config, stage_checks
 
 from .conftest import REPO
 

@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from vischange import paper
+from vischange import paper, registry
 
 from .conftest import REPO
+from .test_change import _variables_files as change_tables
 
 PAPER = REPO / "paper"
 
@@ -178,8 +179,12 @@ def test_every_citation_is_in_the_bibliography():
 # Variables and tables
 
 
-def test_variables_define_everything_the_manuscript_reads(config, outputs):
+def test_variables_define_everything_the_manuscript_reads(config, outputs, tmp_path):
     variables = paper.build_variables(config, **outputs)
+    # and every stage's own (vischange.registry), here from small tables of each stage
+    stage_files = {"change": change_tables(tmp_path)}
+    assert set(stage_files) == set(registry.stage_variables()), "give this test tables of the new stage"
+    variables.update(registry.paper_variables(stage_files))
     flat = paper.flatten(variables)
     for path in manuscript_files():
         used = paper.scan(path.read_text()).variables

@@ -19,7 +19,7 @@ import yaml
 
 from vischange import config as vcfg
 from vischange import contract as vcontract
-from vischange.checks import check_config
+from vischange.registry import check_config
 from vischange import paper
 
 from .conftest import REPO, run_snakemake, write_config

@@ -77,7 +77,7 @@ def known_modules(probe: torch.nn.Module, key: str, names: Sequence[str], arch: 
 def check_config(config: dict[str, Any], stage_checks: Iterable[StageCheck] = ()) -> dict[str, int]:
     """Check names against torchvision and the model, and paths against the disk: the
     shared sections here, then each stage's own section with its `stage_checks`
-    (`vischange.checks.stage_checks()` finds them; see there).
+    (`vischange.registry.stage_checks()` finds them; see there).
 
     Returns the channel count of every render layer. Raises ConfigError listing
     every problem found (not only the first).

@@ -682,10 +682,13 @@ def write_inputs(
     pretrain: str | Path | None,
     out_variables: str | Path,
     out_tables: Sequence[str | Path],
+    stage_variables: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Read the run's outputs, write variables.yml and the tables; returns the variables.
 
-    `out_tables` are paths whose file names are :data:`TABLES`.
+    `out_tables` are paths whose file names are :data:`TABLES`. `stage_variables`
+    ({stage: variables}, from vischange.registry) go in under the stage's name, which
+    must not be one of the core names (ValueError).
     """
     import json
 
@@ -701,6 +704,10 @@ def write_inputs(
         pretrain=read_json(pretrain) if pretrain else None,
     )
     variables = build_variables(**args)
+    clash = sorted(set(stage_variables or {}) & set(variables))
+    if clash:
+        raise ValueError(f"stage variables {clash} would replace the paper's own; rename the stage's key")
+    variables.update(stage_variables or {})
     write_variables(out_variables, variables)
     tables = build_tables(**args)
     for path in out_tables:

@@ -82,6 +82,14 @@ rule activation_crosscheck:
 
 
 register_stage("change", [*rules.activation_change.output, rules.activation_crosscheck.output.table])
+register_paper_variables(
+    "change",
+    {
+        "layers": rules.activation_change.output.layers,
+        "weights": rules.activation_change.output.weights,
+        "crosscheck": rules.activation_crosscheck.output.table,
+    },
+)
 
 
 document_outputs(

@@ -7,7 +7,7 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 from vischange import config as vcfg
-from vischange.checks import check_config
+from vischange.registry import check_config
 from vischange.paths import Layout
 from vischange.datasets import stanford
 
@@ -61,6 +61,7 @@ wildcard_constraints:
 STAGES = {}  # stage -> final outputs
 FIGURES = {}  # paper figure -> {"stage", "category", "caption", "files"}
 DOCUMENTED = []  # [(stage, rows)]: config/README.md's output contract, in include order
+PAPER_FILES = {}  # stage -> {name: path}: what vischange.<stage>.variables reads for the paper
 
 
 def stage_rule_files(folder, known):
@@ -80,6 +81,13 @@ def document_outputs(stage, rows):
     Call it whatever the config, so that every config gives the same table;
     `python -m vischange.contract` writes it into config/README.md."""
     DOCUMENTED.append((stage, rows))
+
+
+def register_paper_variables(stage, files):
+    """The files (name -> path) from which vischange.<stage>.variables.paper_variables
+    computes the stage's numbers in the paper; the paper_variables job reads them and
+    writes the result under `stage` in variables.yml."""
+    PAPER_FILES.setdefault(stage, {}).update({name: str(path) for name, path in files.items()})
 
 
 def figure_files(name):

@@ -27,12 +27,15 @@ rule paper_variables:
         summary=f"{R}/compare/summary.json",
         layers=f"{R}/compare/layers.csv",
         quality=f"{R}/renders/quality.csv",
+        # Each stage's own numbers (register_paper_variables), named {stage}__{name}.
+        **{f"{stage}__{name}": path for stage, files in PAPER_FILES.items() for name, path in files.items()},
     output:
         variables=f"{R}/paper/{vpaper.VARIABLES_FILE}",
         tables=[f"{R}/paper/{vpaper.TABLES_DIR}/{name}" for name in vpaper.TABLES],
     params:
         # Only the keys the paper quotes: editing any other setting does not rerun this job.
         config=vpaper.used_config(config),
+        stage_files={stage: list(files) for stage, files in PAPER_FILES.items()},
     localrule: True
     log:
         log_file("paper_variables"),

@@ -1,4 +1,4 @@
-"""Config checks of the atlas section, run before any job (vischange.checks)."""
+"""Config checks of the atlas section, run before any job (vischange.registry)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Config checks of the patches section, and the pairs it tests (read at parse time by
-workflow/rules/patches_common.smk); run before any job (vischange.checks)."""
+workflow/rules/patches_common.smk); run before any job (vischange.registry)."""
 
 from __future__ import annotations
 
