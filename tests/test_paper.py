@@ -4,6 +4,7 @@ tables built from (made-up) workflow outputs, staging, and the Quarto requiremen
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 import shutil
 from pathlib import Path
@@ -85,7 +86,8 @@ def outputs():
             "layer4.1": {"conv1": {"median_gram": 0.03, "median_gram_noise": 0.01}},
         },
     }
-    return dict(finetune=metrics(2), pretrain=metrics(1, 0.8, 8, "adamw"), summary=summary, layers=layers, quality=quality)
+    return paper.RunOutputs(finetune=metrics(2), pretrain=metrics(1, 0.8, 8, "adamw"), summary=summary, layers=layers,
+                            quality=quality)
 
 
 # ---------------------------------------------------------------------------------------
@@ -180,7 +182,7 @@ def test_every_citation_is_in_the_bibliography():
 
 
 def test_variables_define_everything_the_manuscript_reads(config, outputs, tmp_path):
-    variables = paper.build_variables(config, **outputs)
+    variables = paper.build_variables(config, outputs)
     # and every stage's own (vischange.registry), here from small tables of each stage
     stage_files = {"change": change_tables(tmp_path)}
     assert set(stage_files) == set(registry.stage_variables()), "give this test tables of the new stage"
@@ -194,7 +196,7 @@ def test_variables_define_everything_the_manuscript_reads(config, outputs, tmp_p
 
 
 def test_variables_follow_the_inputs(config, outputs):
-    variables = paper.flatten(paper.build_variables(config, **outputs))
+    variables = paper.flatten(paper.build_variables(config, outputs))
     assert variables["finetune.test_accuracy"] == "50.0 %"
     assert variables["finetune.chance"] == "11.1 %"
     assert variables["pretrain.test_accuracy"] == "80.0 %"
@@ -212,14 +214,14 @@ def test_variables_follow_the_inputs(config, outputs):
 def test_changing_the_config_changes_the_variables(config, outputs):
     """A rerun with more fine-tuning epochs (the metrics follow the config) and other render
     settings gives different numbers, with no edit to the manuscript."""
-    before = paper.flatten(paper.build_variables(config, **outputs))
-    tables_before = paper.build_tables(config, **outputs)
+    before = paper.flatten(paper.build_variables(config, outputs))
+    tables_before = paper.build_tables(config, outputs)
     changed = copy.deepcopy(config)
     changed["finetune"]["epochs"] = 7
     changed["render"]["steps"] = 99
-    after_outputs = {**outputs, "finetune": metrics(7, test_accuracy=0.62)}
-    after = paper.flatten(paper.build_variables(changed, **after_outputs))
-    tables_after = paper.build_tables(changed, **after_outputs)
+    after_outputs = dataclasses.replace(outputs, finetune=metrics(7, test_accuracy=0.62))
+    after = paper.flatten(paper.build_variables(changed, after_outputs))
+    tables_after = paper.build_tables(changed, after_outputs)
     assert (before["finetune.epochs"], after["finetune.epochs"]) == (2, 7)
     assert (before["finetune.test_accuracy"], after["finetune.test_accuracy"]) == ("50.0 %", "62.0 %")
     assert (before["render.steps"], after["render.steps"]) == (6, 99)
@@ -238,7 +240,7 @@ def test_dataset_facts_name_the_imagenet_overlap(config):
 
 
 def test_tables_have_one_row_per_item(config, outputs):
-    tables = paper.build_tables(config, **outputs)
+    tables = paper.build_tables(config, outputs)
     assert set(tables) == set(paper.TABLES)
 
     def rows(md):
@@ -247,10 +249,10 @@ def test_tables_have_one_row_per_item(config, outputs):
         assert len({l.count("|") for l in lines}) == 1  # same number of cells everywhere
         return len(lines) - 2
 
-    assert rows(tables["layers.md"]) == len(outputs["layers"])
-    assert rows(tables["quality.md"]) == len(outputs["quality"])
+    assert rows(tables["layers.md"]) == len(outputs.layers)
+    assert rows(tables["quality.md"]) == len(outputs.quality)
     assert rows(tables["training.md"]) == 2  # base (trained here) and fine-tuned
-    assert rows(paper.build_tables(config, **{**outputs, "pretrain": None})["training.md"]) == 1
+    assert rows(paper.build_tables(config, dataclasses.replace(outputs, pretrain=None))["training.md"]) == 1
     assert rows(tables["gram.md"]) == 1
     assert "0.810" in tables["layers.md"] and "1 (50 %)" in tables["layers.md"]
 
@@ -261,10 +263,10 @@ def test_write_inputs_writes_yaml_that_reads_back(tmp_path, config, outputs):
     files = {}
     for name in ("finetune", "pretrain", "summary"):
         files[name] = tmp_path / f"{name}.json"
-        files[name].write_text(json.dumps(outputs[name]))
+        files[name].write_text(json.dumps(getattr(outputs, name)))
     for name in ("layers", "quality"):
         files[name] = tmp_path / f"{name}.csv"
-        outputs[name].to_csv(files[name], index=False)
+        getattr(outputs, name).to_csv(files[name], index=False)
     out_tables = [tmp_path / "tables" / t for t in paper.TABLES]
     variables = paper.write_inputs(config, out_variables=tmp_path / "variables.yml", out_tables=out_tables, **files)
     assert yaml.safe_load((tmp_path / "variables.yml").read_text()) == variables
@@ -284,8 +286,8 @@ def test_paper_reads_only_the_config_keys_it_declares(tmp_path, outputs, name):
     full = yaml.safe_load((REPO / "config" / name).read_text())
     validate(full, str(REPO / "workflow/schemas/config.schema.yaml"))
     narrowed = paper.used_config(full)
-    assert paper.build_variables(narrowed, **outputs) == paper.build_variables(full, **outputs)
-    assert paper.build_tables(narrowed, **outputs) == paper.build_tables(full, **outputs)
+    assert paper.build_variables(narrowed, outputs) == paper.build_variables(full, outputs)
+    assert paper.build_tables(narrowed, outputs) == paper.build_tables(full, outputs)
     assert "atlas" not in narrowed and "examples" not in narrowed["render"]
 
 
@@ -321,8 +323,8 @@ def test_stage_copies_what_the_manuscript_reads(tmp_path, config, outputs):
     for figure in reads.figures:
         (results / figure).parent.mkdir(parents=True, exist_ok=True)
         (results / figure).write_bytes(b"png " + figure.encode())
-    paper.write_variables(out / "variables.yml", paper.build_variables(config, **outputs))
-    for name, text in paper.build_tables(config, **outputs).items():
+    paper.write_variables(out / "variables.yml", paper.build_variables(config, outputs))
+    for name, text in paper.build_tables(config, outputs).items():
         paper.write_text(out / "tables" / name, text)
     missing = {s: [f"figures/{Path(s).stem}.png"] for s in enabled}
 
@@ -357,8 +359,8 @@ def test_render_for_real(tmp_path, config, outputs):
     for figure in paper.read_manifest(PAPER, enabled.get).figures:
         (results / figure).parent.mkdir(parents=True, exist_ok=True)
         Image.new("RGB", (64, 32), "white").save(results / figure)
-    paper.write_variables(out / "variables.yml", paper.build_variables(config, **outputs))
-    for name, text in paper.build_tables(config, **outputs).items():
+    paper.write_variables(out / "variables.yml", paper.build_variables(config, outputs))
+    for name, text in paper.build_tables(config, outputs).items():
         paper.write_text(out / "tables" / name, text)
     html, pdf = paper.render(PAPER, results, out, enabled, {s: ["figures/x.png"] for s in enabled})
     text = html.read_text()

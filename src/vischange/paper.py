@@ -23,6 +23,7 @@ workflow, a short placeholder that names them (see :func:`placeholder`).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
@@ -321,14 +322,32 @@ def _quality_facts(quality: pd.DataFrame) -> dict[str, Any]:
     return facts
 
 
-def build_variables(
-    config: Mapping[str, Any],
-    finetune: Mapping[str, Any],
-    summary: Mapping[str, Any],
-    layers: pd.DataFrame,
-    quality: pd.DataFrame,
-    pretrain: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RunOutputs:
+    """The core outputs the paper quotes, read once (:meth:`read`).
+
+    finetune, pretrain: finetune_metrics.json, pretrain_metrics.json (None when the base
+    network was not trained here); summary: compare/summary.json; layers:
+    compare/layers.csv (one row per render layer); quality: renders/quality.csv (one row
+    per network and layer)."""
+
+    finetune: Mapping[str, Any]
+    summary: Mapping[str, Any]
+    layers: pd.DataFrame
+    quality: pd.DataFrame
+    pretrain: Mapping[str, Any] | None = None
+
+    @classmethod
+    def read(cls, *, finetune: str | Path, summary: str | Path, layers: str | Path, quality: str | Path,
+             pretrain: str | Path | None = None) -> "RunOutputs":
+        def read_json(path):
+            return json.loads(Path(path).read_text())
+
+        return cls(finetune=read_json(finetune), summary=read_json(summary), layers=pd.read_csv(layers),
+                   quality=pd.read_csv(quality), pretrain=read_json(pretrain) if pretrain else None)
+
+
+def build_variables(config: Mapping[str, Any], outputs: RunOutputs) -> dict[str, Any]:
     """Everything the manuscript quotes, as a nested dict of display strings and integers.
 
     Inputs are workflow outputs (finetune_metrics.json, pretrain_metrics.json when the
@@ -336,6 +355,9 @@ def build_variables(
     renders/quality.csv) and the run's config. Wall-clock times are left out on purpose,
     so a rerun on the CPU writes the same file.
     """
+    finetune, summary, layers, quality, pretrain = (
+        outputs.finetune, outputs.summary, outputs.layers, outputs.quality, outputs.pretrain
+    )
     render, cmp = config["render"], config["compare"]
     rows = layers.to_dict("records")
     n_renders = int(quality.renders.sum())
@@ -526,22 +548,15 @@ def settings_table(config: Mapping[str, Any], dataset: Mapping[str, str]) -> str
     return markdown_table(pd.DataFrame(rows, columns=["setting", "value"]), ["l", "l"])
 
 
-def build_tables(
-    config: Mapping[str, Any],
-    finetune: Mapping[str, Any],
-    summary: Mapping[str, Any],
-    layers: pd.DataFrame,
-    quality: pd.DataFrame,
-    pretrain: Mapping[str, Any] | None = None,
-) -> dict[str, str]:
+def build_tables(config: Mapping[str, Any], outputs: RunOutputs) -> dict[str, str]:
     """File name (under tables/) -> Markdown table."""
     dataset = dataset_facts(config)
     return {
         "settings.md": settings_table(config, dataset),
-        "training.md": training_table(finetune, pretrain, dataset),
-        "quality.md": quality_table(quality),
-        "layers.md": layers_table(layers),
-        "gram.md": gram_table(summary),
+        "training.md": training_table(outputs.finetune, outputs.pretrain, dataset),
+        "quality.md": quality_table(outputs.quality),
+        "layers.md": layers_table(outputs.layers),
+        "gram.md": gram_table(outputs.summary),
     }
 
 
@@ -690,26 +705,14 @@ def write_inputs(
     ({stage: variables}, from vischange.registry) go in under the stage's name, which
     must not be one of the core names (ValueError).
     """
-    import json
-
-    def read_json(path):
-        return json.loads(Path(path).read_text())
-
-    args = dict(
-        config=config,
-        finetune=read_json(finetune),
-        summary=read_json(summary),
-        layers=pd.read_csv(layers),
-        quality=pd.read_csv(quality),
-        pretrain=read_json(pretrain) if pretrain else None,
-    )
-    variables = build_variables(**args)
+    outputs = RunOutputs.read(finetune=finetune, summary=summary, layers=layers, quality=quality, pretrain=pretrain)
+    variables = build_variables(config, outputs)
     clash = sorted(set(stage_variables or {}) & set(variables))
     if clash:
         raise ValueError(f"stage variables {clash} would replace the paper's own; rename the stage's key")
     variables.update(stage_variables or {})
     write_variables(out_variables, variables)
-    tables = build_tables(**args)
+    tables = build_tables(config, outputs)
     for path in out_tables:
         write_text(path, tables[Path(path).name])
     log.info("wrote %d variables and %d tables", len(flatten(variables)), len(out_tables))
