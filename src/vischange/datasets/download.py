@@ -47,6 +47,14 @@ class UnsafeArchiveError(DownloadError):
     """An archive member would land outside the extraction folder (absolute, `..`, escaping link)."""
 
 
+def _mismatch(what: str, algorithm: str, expected: str, actual: str, key: str | None, hint: str) -> ChecksumError:
+    """The checksum error for `what`: both digests, the config key of the expected one, and what to do."""
+    return ChecksumError(
+        f"checksum mismatch for {what}:\n"
+        f"  expected {algorithm}:{expected}" + (f" (config key {key}.checksum)" if key else "") + "\n"
+        f"  actual   {algorithm}:{actual}\n" + hint
+    )
+
 def parse_checksum(text: str) -> tuple[str, str]:
     """'md5:<hex>' or 'sha256:<hex>' -> (algorithm, lower-case hex digest)."""
     match = _CHECKSUM_RE.match(str(text or "").strip())
@@ -74,12 +82,10 @@ def verify(path: str | os.PathLike, checksum: str, *, key: str = "") -> None:
         raise DownloadError(f"{path}: no such file" + (f" (config key {key})" if key else ""))
     actual = file_checksum(path, algorithm)
     if actual != expected:
-        raise ChecksumError(
-            f"checksum mismatch for {path} ({path.stat().st_size} bytes):\n"
-            f"  expected {algorithm}:{expected}" + (f" (config key {key}.checksum)" if key else "") + "\n"
-            f"  actual   {algorithm}:{actual}\n"
+        raise _mismatch(
+            f"{path} ({path.stat().st_size} bytes)", algorithm, expected, actual, key,
             "The file is truncated or corrupt, or it is not the file the config names. "
-            "Delete it and fetch it again, or fix the config."
+            "Delete it and fetch it again, or fix the config.",
         )
     log.info("verified %s (%s:%s)", path, algorithm, actual)
 
@@ -133,12 +139,10 @@ def download(url: str, dest: str | os.PathLike, checksum: str, *, key: str = "",
             )
         actual = digest.hexdigest()
         if actual != expected:
-            raise ChecksumError(
-                f"checksum mismatch for {dest.name} downloaded from {url} ({received} bytes):\n"
-                f"  expected {algorithm}:{expected}" + (f" (config key {key}.checksum)" if key else "") + "\n"
-                f"  actual   {algorithm}:{actual}\n"
+            raise _mismatch(
+                f"{dest.name} downloaded from {url} ({received} bytes)", algorithm, expected, actual, key,
                 "The download is truncated or corrupt, or the URL serves another file than "
-                "the config's checksum describes. Nothing was kept."
+                "the config's checksum describes. Nothing was kept.",
             )
         os.replace(tmp, dest)
         log.info("downloaded and verified %s (%s:%s)", dest, algorithm, actual)
