@@ -1,4 +1,4 @@
-"""The tiny workflow through a real SLURM cluster with profiles/slurm.
+"""A part of the tiny workflow (TARGETS) through a real SLURM cluster with profiles/slurm.
 
 Needs a running cluster with accounting (tests/slurm/cluster.sh start, as root);
 skipped otherwise, unless VISCHANGE_REQUIRE_SLURM=1 (CI), where a missing cluster fails.
@@ -25,6 +25,12 @@ pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 
 TEST_CONFIG = REPO / "config/test.yaml"
 ACCOUNT, PARTITION = "vischange", "debug"
+# The part of the test DAG that the cluster runs: every kind of job the executor must
+# place, without the analysis stages that add only more of the same kinds (and most of
+# the time). GPU jobs (pretrain, finetune), render chunks merged into group submissions
+# holding one GPU, CPU jobs on the cluster (synthetic_data, gray_filter), and local
+# rules that must stay on the submitting machine (render_table, render_quality, contract).
+TARGETS = ("results/test/compare/renders.csv", "results/test/renders/quality.csv", "results/test/contract.json")
 
 
 def _cluster_problem() -> str | None:
@@ -46,9 +52,10 @@ def cluster():
 
 
 def local_rules() -> set[str]:
-    """Names of the rules marked `localrule: True` in workflow/rules/*.smk (named rules)."""
+    """Names of the rules marked `localrule: True` in the Snakefile and workflow/rules/*.smk
+    (named rules)."""
     names = set()
-    for path in (REPO / "workflow/rules").glob("*.smk"):
+    for path in [REPO / "Snakefile", *(REPO / "workflow/rules").glob("*.smk")]:
         for block in re.split(r"\n(?=rule )", path.read_text()):
             head = re.match(r"rule (\w+):", block)
             if head and re.search(r"^\s+localrule: True", block, re.M):
@@ -58,7 +65,7 @@ def local_rules() -> set[str]:
 
 def planned_jobs(workdir) -> dict[str, dict]:
     """Rule name -> {local, gpu}: GPUs from Snakemake's own dry-run of the test config."""
-    proc = run_snakemake(workdir, "-n", "--workflow-profile", "none", configfile=TEST_CONFIG)
+    proc = run_snakemake(workdir, "-n", "--workflow-profile", "none", *TARGETS, configfile=TEST_CONFIG)
     assert proc.returncode == 0, proc.stderr[-3000:]
     local = local_rules()
     rules = {}
@@ -95,11 +102,13 @@ def test_workflow_runs_through_slurm(cluster, tmp_path):
     workdir.mkdir()
     plan = planned_jobs(workdir)
     assert any(r["gpu"] for r in plan.values()) and any(r["local"] for r in plan.values())
+    assert any(not r["gpu"] and not r["local"] for r in plan.values()), "no CPU job for the cluster in the plan"
     slurm_profile(tmp_path / "profile")
     since = (dt.datetime.now() - dt.timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%S")
-    proc = run_snakemake(workdir, "--workflow-profile", str(tmp_path / "profile"), configfile=TEST_CONFIG, timeout=3600)
+    proc = run_snakemake(workdir, "--workflow-profile", str(tmp_path / "profile"), *TARGETS, configfile=TEST_CONFIG,
+                         timeout=3600)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
-    assert (workdir / "results/test/renders/quality.csv").is_file()
+    assert all((workdir / t).is_file() for t in TARGETS)
 
     jobs = accounting(since)
     run_ids = set(re.findall(r"SLURM run ID: ([0-9a-f-]+)", proc.stdout + proc.stderr))
@@ -124,6 +133,8 @@ def test_workflow_runs_through_slurm(cluster, tmp_path):
     for rule, info in plan.items():
         if info["local"]:
             assert rule not in submitted, f"local rule {rule} was submitted to SLURM"
+    cpu_jobs = [r for r, info in plan.items() if not info["gpu"] and not info["local"]]
+    assert set(cpu_jobs) <= set(submitted), f"CPU jobs that did not reach the cluster: {set(cpu_jobs) - set(submitted)}"
     for rule, gpus in submitted.items():
         assert rule in plan, f"{rule} ran on SLURM but is not in the plan"
         expected = 1 if plan[rule]["gpu"] else 0
