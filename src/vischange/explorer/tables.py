@@ -65,7 +65,7 @@ def channel_table(
     channels = np.sort(first.channel.unique())
     out = pd.DataFrame({"channel": channels.astype(int)})
     cmp = compare_channels[compare_channels.layer == layer].set_index("channel")
-    missing = sorted(set(channels) - set(cmp.index))
+    missing = sorted(int(c) for c in set(channels) - set(cmp.index))
     if missing:
         raise ValueError(f"compare/channels.csv has no row for rendered channels {missing[:5]} of layer {layer!r}")
     for column in _COMPARE:
