@@ -7,46 +7,45 @@ _EXPLORER = config["explorer"]
 _RENDER_KEYS = [list(k) for k in RENDER_TABLES]
 
 
-def _explorer_atlases():
-    """[(key [net, layer, atlas_id], title, cells.csv)] of every atlas, and [(key [net, layer,
-    atlas_id, shown net], icon grid PNG)]: each network's atlases and the comparison atlas."""
-    atlases, icons = [], []
-    for layer in ATLAS_LAYERS:
-        for net in NETS:
-            named = [("atlas", f"{net}: {layer}")]
-            named += [(class_atlas_id(c), f"{net}: {layer}, class {c}") for c in ATLAS["classes"][net]]
-            named += [(pair_atlas_id(a, b), f"{net}: {layer}, {a} against {b}") for a, b in ATLAS["class_pairs"][net]]
-            for atlas_id, title in named:
-                folder = L.atlas(net, layer, atlas_id)
-                atlases.append(([net, layer, atlas_id], title, f"{folder}/cells.csv"))
-                icons.append(([net, layer, atlas_id, net], f"{folder}/icons.png"))
-        folder = L.atlas_compare(layer)
-        atlases.append((["compare", layer, "compare"], f"comparison: {layer}", f"{folder}/cells.csv"))
-        icons += [(["compare", layer, "compare", net], f"{folder}/icons_{net}.png") for net in NETS]
-    return atlases, icons
-
-
-def _explorer_net_files():
-    """[(key [net, name], path)]: the top-map tables and render folder, and the per-network
-    figures (top maps, attribution, domain overlays) the top-maps view shows."""
-    files = []
-    for net in NETS:
-        top = L.net_stage("topmaps", net)
-        files += [([net, "top_maps"], f"{top}/top_maps.csv"), ([net, "detector"], f"{top}/detector.csv"),
-                  ([net, "renders"], f"{top}/renders.csv"), ([net, "render_dir"], f"{top}/renders")]
-    figures = []
-    for net in NETS:
-        figures += [([net, name], f"{L.net_stage('topmaps', net)}/{name}.png")
-                    for name in ("lists", "one_image", "map_images", "class_sums", "detector")]
-        figures += [([net, name], f"{L.net_stage('attribution', net)}/{name}.png")
-                    for name in ("saliency_gradcam", "feature_maps", "embedding", "confusion", "filters")]
-        if DOMAIN_IN_ALL:
-            figures.append(([net, "domain_overlays"], f"{R}/domain/{net}/overlays.png"))
-    return files, figures
-
-
-_EXPLORER_ATLASES, _EXPLORER_ICONS = _explorer_atlases()
-_EXPLORER_TOPMAPS, _EXPLORER_FIGURES = _explorer_net_files()
+# Every atlas as (key [net, layer, atlas_id], title, cells.csv): each network's main, class and
+# class-pair atlases, then the comparison atlas; and each icon grid as (key [net, layer,
+# atlas_id, shown net], PNG). Lists, not functions: a rule file holding both trips the lint.
+_EXPLORER_ATLASES = [
+    ([net, layer, atlas_id], title, f"{L.atlas_compare(layer) if net == 'compare' else L.atlas(net, layer, atlas_id)}/cells.csv")
+    for layer in ATLAS_LAYERS
+    for net in [*NETS, "compare"]
+    for atlas_id, title in (
+        [("compare", f"comparison: {layer}")]
+        if net == "compare"
+        else [("atlas", f"{net}: {layer}")]
+        + [(class_atlas_id(c), f"{net}: {layer}, class {c}") for c in ATLAS["classes"][net]]
+        + [(pair_atlas_id(a, b), f"{net}: {layer}, {a} against {b}") for a, b in ATLAS["class_pairs"][net]]
+    )
+]
+_EXPLORER_ICONS = [
+    ([net, layer, atlas_id, shown], f"{L.atlas_compare(layer)}/icons_{shown}.png")
+    if net == "compare"
+    else ([net, layer, atlas_id, net], f"{L.atlas(net, layer, atlas_id)}/icons.png")
+    for (net, layer, atlas_id), _, _ in _EXPLORER_ATLASES
+    for shown in (NETS if net == "compare" else [net])
+]
+# The top-map tables and render folder per network, as (key [net, name], path) ...
+_EXPLORER_TOPMAPS = [
+    ([net, name], f"{L.net_stage('topmaps', net)}/{file}")
+    for net in NETS
+    for name, file in (("top_maps", "top_maps.csv"), ("detector", "detector.csv"), ("renders", "renders.csv"),
+                       ("render_dir", "renders"))
+]
+# ... and the per-network figures the top-maps view shows (top maps, attribution, domain overlays).
+_EXPLORER_FIGURES = [
+    ([net, name], f"{L.net_stage(stage, net)}/{file}.png")
+    for net in NETS
+    for stage, name, file in (
+        [("topmaps", n, n) for n in ("lists", "one_image", "map_images", "class_sums", "detector")]
+        + [("attribution", n, n) for n in ("saliency_gradcam", "feature_maps", "embedding", "confusion", "filters")]
+        + ([("domain", "domain_overlays", "overlays")] if DOMAIN_IN_ALL else [])
+    )
+]
 
 
 rule explorer:
