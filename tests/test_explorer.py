@@ -178,6 +178,8 @@ def test_every_image_the_data_names_is_in_the_site(built):
         assert set(data["images"]) == set(atlas["shown"])
         assert all((site / rel).is_file() for rel in data["images"].values())
         assert len(data["rows"]) == data["n"] ** 2
+        wanted = ["count_base", "top_classes_finetuned"] if atlas["net"] == "compare" else ["count", "top_classes"]
+        assert set(wanted) <= set(data["columns"]), data["columns"]
     _, _, top = _payload((site / "data/topmaps.js").read_text())
     files = [p["file"] for net in top["nets"].values() for c in net["classes"] for m in c["maps"] for p in m["renders"]]
     files += [f["file"] for net in top["nets"].values() for f in net["figures"]]

@@ -136,7 +136,7 @@ def simulate_run(
                     k = int(rng.integers(len(_CLASSES)))
                     row.update({f"count{sfx}": int(rng.integers(3, 40)) if filled else 0, f"filled{sfx}": filled,
                                 f"top_class{sfx}": _CLASSES[k] if filled else "",
-                                f"top_classes{sfx}": f"{_CLASSES[k]} 0.6; {_CLASSES[(k + 1) % 4]} 0.3" if filled else "",
+                                f"top_classes{sfx}": f"{_CLASSES[k]};{_CLASSES[(k + 1) % 4]}" if filled else "",
                                 f"label{sfx}": _CLASSES[k] if filled else "", f"label_share{sfx}": 0.6 if filled else np.nan})
                 rows.append(row)
         return pd.DataFrame(rows)
@@ -144,7 +144,7 @@ def simulate_run(
     for net in nets:
         folder = L.atlas(net, first)
         Path(folder).mkdir(parents=True, exist_ok=True)
-        cells("").to_csv(f"{folder}/cells.csv", index=False)
+        cells([""]).to_csv(f"{folder}/cells.csv", index=False)
         write(f"{folder}/icons.png", _png(rng, n * 32))
         atlas_cells[(net, first, "atlas")] = f"{folder}/cells.csv"
         atlas_icons[(net, first, "atlas", net)] = f"{folder}/icons.png"
