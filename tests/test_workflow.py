@@ -630,8 +630,9 @@ def test_paper_inputs_are_declared_outputs(first_run, config):
     "key, value, jobs",
     [
         ("compare.top_k", 3, {"figure_top_channels"}),
-        ("atlas.labels", False, {"atlas_images", "atlas_figures"}),
-        ("topmaps.map_images", 3, {"topmaps_summary", "topmaps_figures"}),
+        # The explorer shows the atlas grids and the top-map figures, so it is rebuilt with them.
+        ("atlas.labels", False, {"atlas_images", "atlas_figures", "explorer"}),
+        ("topmaps.map_images", 3, {"topmaps_summary", "topmaps_figures", "explorer"}),
     ],
 )
 def test_a_figure_setting_reruns_only_its_figures(first_run, tmp_path, key, value, jobs):
