@@ -155,7 +155,7 @@ def build_site(
             site, nets, topmaps, topmaps_layer, net_figures or {}, layers, rendered)))
 
     summary = {
-        "layers": tables.records(pd.read_csv(compare_layers)) if compare_layers else None,
+        "layers": _summary_layers(compare_layers) if compare_layers else None,
         "quality": tables.records(pd.read_csv(quality)) if quality else None,
     }
     index = {
@@ -187,6 +187,16 @@ def build_site(
     log.info("explorer: %d channels per network, %d atlases, %d files, %.1f MB (%d linked, %d copied)",
              channels, len(atlases), size["files"], size["bytes"] / 1e6, site.linked, site.copied)
     return info
+
+
+# The overview's per-layer columns of compare/layers.csv (those present, in this order).
+LAYER_SUMMARY = ["layer", "fine_tuned", "n_channels", "n_tested", "n_significant", "changed_share", "changed_share_low",
+                 "changed_share_high", "pi0", "n_identical", "n_died", "n_born", "n_gray", "median_cosine", "noise_floor"]
+
+
+def _summary_layers(path) -> dict:
+    frame = pd.read_csv(path)
+    return tables.records(frame, [c for c in LAYER_SUMMARY if c in frame])
 
 
 def _topmaps_data(site: SiteWriter, nets, topmaps, layer, net_figures, layers, rendered) -> dict:

@@ -143,7 +143,7 @@ views.overview = async function (index, main) {
     const t = index.summary[name];
     if (!t) continue;
     main.appendChild(el("h3", { text: title }));
-    main.appendChild(plainTable(t, 14));
+    main.appendChild(plainTable(t));
   }
   main.appendChild(el("p", { class: "muted" }, index.atlases.length + " atlases; ",
     index.topmaps ? "top maps and attribution of both networks." : "no top maps in this run."));
