@@ -16,7 +16,7 @@ import pytest
 
 from vischange.explorer import simulate, stages
 
-from .explorer_browser import check_site, console_errors, open_view, start_browser
+from .explorer_browser import check_site, console_errors, expected_order, open_view, start_browser
 
 LAYERS = {"layer3.1": 23, "layer4.1": 9}
 
@@ -72,6 +72,15 @@ def test_filters_and_channel_links(browser, sim):
     assert f"channel {first}" in browser.find_element("tag name", "h2").text
     next_href = browser.find_element("id", "next-channel").get_attribute("href")
     assert next_href.endswith(f"channel={second}")
+    # The right arrow key steps to it.
+    browser.execute_script("document.body.dataset.ready = '0'")
+    browser.find_element("tag name", "body").send_keys("\ue014")  # Keys.ARROW_RIGHT
+    open_view(browser, browser.current_url)
+    assert browser.current_url.endswith(f"channel={second}")
+    # The grid shows the same channels in the same order as the table's first page.
+    open_view(browser, f"{base}#view=channels&layer=0&sort=effect_size&desc=1&mode=grid")
+    tiles = browser.execute_script("return [...document.querySelectorAll('#channel-grid .tile')].map(t => t.dataset.channel)")
+    assert [int(t) for t in tiles] == expected_order(table, layer)[:10]
     assert not console_errors(browser)
 
 

@@ -175,6 +175,8 @@ views.channels = async function (index, main, params) {
     qmax: params.get("qmax") || "",
     find: params.get("find") || "",
     page: Number(params.get("page") || 1),
+    // table: one row per channel with its scores; grid: thumbnails only, as Microscope's layer pages.
+    mode: params.get("mode") === "grid" ? "grid" : "",
   };
   if (!(state.sort in C)) state.sort = "channel";
   const go = (changes) => { location.hash = link({ view: "channels", layer: li, ...state, desc: state.desc ? 1 : "", page: 1, ...changes }); };
@@ -208,7 +210,9 @@ views.channels = async function (index, main, params) {
         .map(([v, t]) => el("option", { value: v, selected: v === state.flag, text: t })))),
     el("label", {}, "q ≤ ", el("input", { id: "filter-q", type: "number", step: "any", min: 0, max: 1, size: 5, value: state.qmax, onchange: (e) => go({ qmax: e.target.value }) })),
     el("label", {}, "channel ", el("input", { id: "filter-find", type: "search", size: 6, value: state.find, onchange: (e) => go({ find: e.target.value }) })),
-    el("a", { href: link({ view: "channels", layer: li, sort: "effect_size", desc: 1 }), text: "sort by change" }),
+    el("a", { href: link({ view: "channels", layer: li, sort: "effect_size", desc: 1, mode: state.mode }), text: "sort by change" }),
+    el("a", { id: "toggle-mode", href: link({ view: "channels", layer: li, ...state, desc: state.desc ? 1 : "", page: 1, mode: state.mode ? "" : "grid" }),
+      text: state.mode ? "show as table" : "show as grid" }),
     el("span", { class: "muted", id: "row-count", text: rows.length + " of " + data.rows.length + " channels" })));
 
   const pager = () => el("div", { class: "pager" },
@@ -235,7 +239,18 @@ views.channels = async function (index, main, params) {
         : el("td", { class: (c === "status" ? "text status-" + r[C[c]] : null), text: fmt(r[C[c]]) })));
   });
   main.appendChild(pager());
-  main.appendChild(el("table", { id: "channel-table" }, el("thead", {}, head), el("tbody", {}, body)));
+  if (state.mode === "grid") {
+    main.appendChild(el("div", { id: "channel-grid", class: "grid" }, shown.map((r) => {
+      const ch = r[C.channel];
+      return el("a", { class: "tile", href: link({ view: "channel", layer: li, channel: ch }), dataset: { channel: ch },
+        title: "change " + fmt(r[C.effect_size]) + ", q " + fmt(r[C.q_value]) },
+        el("div", { class: "pair" }, index.nets.map((n) => el("img", { loading: "lazy", width: 64, height: 64, alt: n + " " + ch,
+          src: "img/thumbs/" + n + "/" + li + "/c" + pad4(ch) + ".jpg" }))),
+        el("span", { class: "status-" + r[C.status], text: ch + " · " + fmt(r[C.status]) }));
+    })));
+  } else {
+    main.appendChild(el("table", { id: "channel-table" }, el("thead", {}, head), el("tbody", {}, body)));
+  }
   main.appendChild(pager());
 };
 
@@ -468,5 +483,12 @@ async function route() {
   }
 }
 
+// Left and right arrows step through channels in a channel's view.
+window.addEventListener("keydown", (e) => {
+  if (e.target.closest && e.target.closest("input, select, textarea")) return;
+  const id = { ArrowLeft: "prev-channel", ArrowRight: "next-channel" }[e.key];
+  const a = id && document.getElementById(id);
+  if (a && a.getAttribute("href")) location.hash = a.getAttribute("href");
+});
 window.addEventListener("hashchange", route);
 route();
