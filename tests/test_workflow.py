@@ -112,6 +112,7 @@ def test_output_contract(first_run, config):
     check_change(out, config)
     check_topmaps_and_attribution(out, config)
     check_domain(out, config)
+    check_explorer(out, config, channels)
     check_registry(first_run, out)
 
     logs = first_run / "logs" / config["experiment"]
@@ -222,6 +223,53 @@ def check_change(out: Path, config: dict) -> None:
     cross = pd.read_csv(out / "change/crosscheck.csv")
     assert list(cross.layer) == ["layer4.1"] and (cross.n_channels <= config["render"]["channels"]).all()
     assert cross.spearman.between(-1, 1).all() and cross.p_value.between(0, 1).all()
+
+
+def check_explorer(out: Path, config: dict, channels: dict[str, list[int]]) -> None:
+    """The explorer's site: self-contained (every image a real file inside it, each render
+    byte-identical to the run's), one channel-table row per rendered channel, every atlas of
+    the run listed. The page itself is driven in a browser by test_explorer_in_a_browser."""
+    site = out / "explorer"
+    info = json.loads((site / "site.json").read_text())
+    layers = config["render"]["layers"]
+    assert info["channels_per_network"] == sum(len(channels[layer]) for layer in layers)
+    assert (site / "index.html").is_file() and (site / "assets/app.js").is_file()
+    index = (site / "data/index.js").read_text()
+    payload = json.loads(index[index.index("{"):index.rindex("}") + 1])
+    assert [entry["name"] for entry in payload["layers"]] == layers
+    n_atlases = len(config["atlas"]["layers"]) * (1 + sum(
+        1 + len(config["atlas"]["classes"][net]) + len(config["atlas"]["class_pairs"][net]) for net in ("base", "finetuned")))
+    assert len(payload["atlases"]) == n_atlases
+    for i, layer in enumerate(layers):
+        text = (site / f"data/layer-{i}.js").read_text()
+        rows = json.loads(text[text.index("{"):text.rindex("}") + 1])["rows"]
+        assert [r[0] for r in rows] == list(channels[layer])
+        for net in ("base", "finetuned"):
+            for c in channels[layer]:
+                for seed in config["render"]["seeds"]:
+                    name = f"c{c:04d}_s{seed}.png"
+                    assert (site / f"img/renders/{net}/{i}/{name}").read_bytes() == (out / f"renders/{net}/{layer}/{name}").read_bytes()
+                assert (site / f"img/thumbs/{net}/{i}/c{c:04d}.jpg").is_file()
+    assert not any(p.is_symlink() for p in site.rglob("*")), "the site must hold files, not links out of it"
+
+
+def test_explorer_in_a_browser(first_run, config, tmp_path):
+    """The test run's site in headless Chromium: the checks of tests/explorer_browser.py
+    (no console errors, sort by change as in the CSV, the channel view's files, atlas zoom),
+    with a screenshot of every view in the test's tmp folder."""
+    from .explorer_browser import check_site, start_browser
+
+    out = first_run / "results" / config["experiment"]
+    layers, nets = config["render"]["layers"], ["base", "finetuned"]
+    driver = start_browser()
+    try:
+        check_site(driver, out / "explorer", layers=layers, nets=nets,
+                   compare_channels=pd.read_csv(out / "compare/channels.csv"),
+                   render_tables={(n, layer): out / f"renders/{n}/{layer}/renders.csv" for n in nets for layer in layers},
+                   example_tables={(n, layer): out / f"renders/{n}/{layer}/examples.csv" for n in nets for layer in layers},
+                   shots=tmp_path / "screenshots")
+    finally:
+        driver.quit()
 
 
 def _atlas_dirs(config, net, layer):
@@ -557,8 +605,9 @@ def test_paper_inputs_are_declared_outputs(first_run, config):
     "key, value, jobs",
     [
         ("compare.top_k", 3, {"figure_top_channels"}),
-        ("atlas.labels", False, {"atlas_images", "atlas_figures"}),
-        ("topmaps.map_images", 3, {"topmaps_summary", "topmaps_figures"}),
+        # The explorer shows the atlas grids and the top-map figures, so it is rebuilt with them.
+        ("atlas.labels", False, {"atlas_images", "atlas_figures", "explorer"}),
+        ("topmaps.map_images", 3, {"topmaps_summary", "topmaps_figures", "explorer"}),
     ],
 )
 def test_a_figure_setting_reruns_only_its_figures(first_run, tmp_path, key, value, jobs):

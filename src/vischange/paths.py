@@ -8,7 +8,7 @@ wildcard such as ``"{net}"`` may stand in for any argument and passes through.
     results/{experiment}/
         data/ models/ renders/{net}/{layer}/ compare/ change/ atlas/{net}/{layer}/
         topmaps/{net}/ attribution/{net}/ patches/{net}/{source}__{target}/
-        domain/{net}/ figures/ paper/
+        domain/{net}/ figures/ paper/ explorer/
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .names import class_atlas_id, pair_atlas_id
 
-__all__ = ["Layout", "COMPARE", "keyed", "render_file_name"]
+__all__ = ["Layout", "COMPARE", "keyed", "render_file_name", "example_file_name"]
 
 # The comparison atlas of a layer sits where a network's folder would: atlas/compare/{layer}.
 COMPARE = "compare"
@@ -62,6 +62,14 @@ class Layout:
     def render_png(self, net: str, layer: str, channel: int, seed: int) -> str:
         return f"{self.renders(net, layer)}/{render_file_name(channel, seed)}"
 
+    def examples_table(self, net: str, layer: str) -> str:
+        """The top dataset examples of a (network, layer): channel, rank, path, label, activation, ..."""
+        return f"{self.renders(net, layer)}/examples.csv"
+
+    def example_png(self, net: str, layer: str, channel: int) -> str:
+        """One channel's top dataset examples as one strip (images over their crops)."""
+        return f"{self.renders(net, layer)}/{example_file_name(channel)}"
+
     def render_chunk(self, net: str, layer: str, chunk: int | str) -> str:
         return f"{self.renders(net, layer)}/chunks/{chunk}.csv"
 
@@ -86,6 +94,11 @@ class Layout:
         """The comparison atlas of a layer: both networks on one layout."""
         return self.atlas(COMPARE, layer)
 
+    # -- the browsable site
+    def explorer(self) -> str:
+        """The explorer's folder: a static site, self-contained (``index.html`` at its top)."""
+        return f"{self.root}/explorer"
+
     # -- per-network stages and figures
     def net_stage(self, stage: str, net: str) -> str:
         """A per-network stage's folder: ``{root}/{stage}/{net}``."""
@@ -103,6 +116,11 @@ class Layout:
 def render_file_name(channel: int, seed: int) -> str:
     """A render's file name inside its (network, layer) folder."""
     return f"c{int(channel):04d}_s{int(seed)}.png"
+
+
+def example_file_name(channel: int) -> str:
+    """A channel's dataset-example strip, relative to its (network, layer) render folder."""
+    return f"examples/c{int(channel):04d}.png"
 
 
 def keyed(keys, paths) -> dict[tuple, str]:
