@@ -2,7 +2,7 @@
 from vischange.change import stages
 from vischange.runtime import start_job
 
-device = start_job(snakemake)
+device = start_job(snakemake, torch=True)
 stages.activation_change(
     snakemake.input.base,
     snakemake.input.finetuned,

@@ -2,7 +2,7 @@
 from vischange.atlas import stages
 from vischange.runtime import start_job
 
-device = start_job(snakemake)
+device = start_job(snakemake, torch=True)
 stages.collect_stage(
     snakemake.input.model,
     snakemake.input.manifest,

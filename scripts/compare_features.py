@@ -3,7 +3,7 @@ from vischange.compare import features
 from vischange.paths import keyed
 from vischange.runtime import start_job, write_csv
 
-device = start_job(snakemake)
+device = start_job(snakemake, torch=True)
 cosine, gram = features.compare_features(
     keyed(snakemake.params.tables, snakemake.input.tables),
     snakemake.input.embedder,

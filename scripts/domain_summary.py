@@ -2,7 +2,7 @@
 from vischange.domain import stages
 from vischange.runtime import start_job
 
-device = start_job(snakemake)
+device = start_job(snakemake, torch=True)
 i, o, p = snakemake.input, snakemake.output, snakemake.params
 stages.summarize(
     i.model,

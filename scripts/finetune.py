@@ -2,7 +2,7 @@
 from vischange import train
 from vischange.runtime import start_job
 
-device = start_job(snakemake)
+device = start_job(snakemake, torch=True)
 train.finetune(
     base_model=snakemake.input.base,
     manifests=snakemake.input.data,

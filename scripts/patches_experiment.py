@@ -2,7 +2,7 @@
 from vischange.patches import stages
 from vischange.runtime import start_job
 
-device = start_job(snakemake)
+device = start_job(snakemake, torch=True)
 _a, _b, source, target = snakemake.params.job
 stages.experiment_stage(
     snakemake.input.model,

@@ -2,7 +2,7 @@
 from vischange.patches import stages
 from vischange.runtime import start_job
 
-device = start_job(snakemake)
+device = start_job(snakemake, torch=True)
 a, b, source, target = snakemake.params.job
 stages.render_stage(
     snakemake.input.model,

@@ -2,7 +2,7 @@
 from vischange import train
 from vischange.runtime import start_job
 
-device = start_job(snakemake)
+device = start_job(snakemake, torch=True)
 train.pretrain(
     arch=snakemake.params.arch,
     manifests=snakemake.input.data,

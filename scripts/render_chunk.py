@@ -2,7 +2,7 @@
 from vischange.render import chunk
 from vischange.runtime import start_job
 
-device = start_job(snakemake)
+device = start_job(snakemake, torch=True)
 chunk.render_chunk(
     snakemake.input.model,
     layer=snakemake.params.layer,

@@ -2,7 +2,7 @@
 from vischange.render import dataset_examples
 from vischange.runtime import start_job
 
-device = start_job(snakemake)
+device = start_job(snakemake, torch=True)
 settings = snakemake.params.examples
 dataset_examples.dataset_examples(
     snakemake.input.model,

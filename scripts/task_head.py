@@ -3,7 +3,7 @@ from vischange.attribution import stages
 from vischange.paths import keyed
 from vischange.runtime import start_job
 
-device = start_job(snakemake)
+device = start_job(snakemake, torch=True)
 p, o = snakemake.params, snakemake.output
 stages.task_head(
     snakemake.input.model,

@@ -6,7 +6,7 @@ from vischange.datasets import read_classes
 from vischange.runtime import start_job
 from vischange.topmaps import stages
 
-device = start_job(snakemake)
+device = start_job(snakemake, torch=True)
 settings = snakemake.params.topmaps
 names = read_classes(snakemake.input.classes)
 stages.render_top_maps(

@@ -3,7 +3,7 @@ from vischange.paths import keyed
 from vischange.runtime import start_job
 from vischange.topmaps import stages
 
-device = start_job(snakemake)
+device = start_job(snakemake, torch=True)
 settings = snakemake.params.topmaps
 stages.scan(
     snakemake.input.model,

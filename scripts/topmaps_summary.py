@@ -2,7 +2,7 @@
 from vischange.runtime import start_job
 from vischange.topmaps import stages
 
-device = start_job(snakemake)
+device = start_job(snakemake, torch=True)
 i, o = snakemake.input, snakemake.output
 stages.summarize(
     i.model,

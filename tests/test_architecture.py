@@ -1,4 +1,5 @@
-"""The package's shape, read from its source (AST, no imports run).
+"""The package's shape, read from its source (AST, no imports run; one test runs the
+table-and-figure scripts' imports, to prove they leave torch out).
 
 * The import graph of src/vischange, function-local imports included, has no cycle.
 * Every stage is a subpackage; the rules of a stage with a job module (``stages.py``) call
@@ -19,7 +20,10 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,7 +36,7 @@ PACKAGE = "vischange"
 # The shared foundations; every other top-level name of the package is a stage, so a new
 # stage needs no edit here.
 SHARED = {"models", "datasets", "activations", "heads", "metrics", "plots", "runtime", "config", "paper", "render",
-          "train", "class_maps", "names", "paths", "contract"}
+          "train", "class_maps", "names", "paths", "contract", "lazy"}
 # Above the stages: finds every stage's config checks by name; nothing imports it.
 TOP = {"registry"}
 STAGES = {p.stem for p in (SRC / PACKAGE).iterdir() if not p.name.startswith("_") and (p.suffix == ".py" or p.is_dir())
@@ -320,3 +324,27 @@ def test_every_rule_logs_and_benchmarks_through_the_layout_helpers():
             if not (log and bench and log.group(1) == bench.group(1)):
                 bad.append(f"{smk.name}: rule {rule}")
     assert not bad, "rules without log_file(...) and bench_file(...) of the same job:\n" + "\n".join(bad)
+
+
+# Jobs that read tables and write tables, figures or pages: importing torch (seconds of CPU
+# for the CUDA wheel) was most of their run time, so their imports must leave it out.
+TORCH_FREE_SCRIPTS = [
+    "activation_change_figure", "activation_crosscheck", "atlas_figures", "atlas_images", "atlas_layout",
+    "compare_channels", "contract", "download", "explorer", "figure_cosine_by_layer", "figure_gram_by_layer",
+    "figure_gray", "figure_panels", "figure_random_channels", "figure_render_pairs", "figure_top_channels",
+    "gray_filter", "paper", "paper_variables", "render_quality", "render_table",
+]
+
+
+def test_table_and_figure_jobs_do_not_import_torch():
+    """Each listed script's top-level imports, run as its job runs them, leave torch out (a
+    late import would still be seeded: see test_runtime)."""
+    code = ["import sys"]
+    for name in TORCH_FREE_SCRIPTS:
+        tree = ast.parse((REPO / "scripts" / f"{name}.py").read_text())
+        code += [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    code.append("print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))[:5])")
+    proc = subprocess.run([sys.executable, "-c", "\n".join(code)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(SRC)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "[]", f"these scripts' imports load torch: {proc.stdout}"

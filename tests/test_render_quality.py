@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from vischange.render import chunk, dataset_examples as dx
+from vischange.render import chunk, dataset_examples as dx, tables
 
 
 def test_own_channel_rank_counts_same_seed_rivals_only():
@@ -82,20 +82,20 @@ def test_merge_tables_adds_dataset_statistics_and_rejects_duplicates(tmp_path):
     a.to_csv(tmp_path / "a.csv", index=False)
     b.to_csv(tmp_path / "b.csv", index=False)
     pd.DataFrame({"channel": [0, 1], "dataset_mean": [0.0, 2.0]}).to_csv(tmp_path / "s.csv", index=False)
-    table = chunk.merge_tables([tmp_path / "a.csv", tmp_path / "b.csv"], tmp_path / "out.csv", tmp_path / "s.csv")
+    table = tables.merge_tables([tmp_path / "a.csv", tmp_path / "b.csv"], tmp_path / "out.csv", tmp_path / "s.csv")
     assert list(table.channel) == [0, 0, 1, 1] and table.columns[-1] == "seconds"
     assert table.activation_ratio.iloc[:2].isna().all()  # dataset mean 0: no ratio
     assert list(table.activation_ratio.iloc[2:]) == [1.0, 2.0]
     with pytest.raises(ValueError, match="listed twice"):
-        chunk.merge_tables([tmp_path / "a.csv", tmp_path / "a.csv"], tmp_path / "out.csv")
+        tables.merge_tables([tmp_path / "a.csv", tmp_path / "a.csv"], tmp_path / "out.csv")
     pd.DataFrame({"channel": [0], "dataset_mean": [1.0]}).to_csv(tmp_path / "s1.csv", index=False)
     with pytest.raises(ValueError, match=r"no statistics for channels \[1\]"):
-        chunk.merge_tables([tmp_path / "a.csv"], tmp_path / "out.csv", tmp_path / "s1.csv")
+        tables.merge_tables([tmp_path / "a.csv"], tmp_path / "out.csv", tmp_path / "s1.csv")
 
 
 def test_quality_summary():
     table = pd.DataFrame({"activation_ratio": [1.0, 3.0, np.nan], "own_rank": [1, 2, 1], "seconds": [1.0, 2.0, 3.0]})
-    row = chunk.quality_summary({("base", "l"): table}).iloc[0]
+    row = tables.quality_summary({("base", "l"): table}).iloc[0]
     assert row.renders == 3 and row.median_activation_ratio == 2.0
     assert row.own_channel_fraction == pytest.approx(2 / 3) and row.median_seconds == 2.0
 

@@ -72,3 +72,31 @@ def test_seeded_subset_is_sorted_distinct_and_set_by_its_seed():
     assert picks.tolist() == again.tolist() != other.tolist()
     assert runtime.seeded_subset(5, 10, seed=3).tolist() == [0, 1, 2, 3, 4]
     assert runtime.seeded_subset(10, 10, seed=3).tolist() == list(range(10))
+
+
+def _job(code: str) -> list[str]:
+    """Run `code` after start_job in a fresh interpreter (as a script job runs); its printed lines."""
+    setup = (
+        "import sys, types\n"
+        "from vischange import runtime\n"
+        "job = types.SimpleNamespace(log=[], threads=1, rule='r', params=types.SimpleNamespace(seed=7, device='cpu'))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", setup + code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.split()
+
+
+def test_a_job_without_torch_never_imports_it():
+    out = _job("print(runtime.start_job(job)); import vischange.render.png, vischange.compare.figures; print('torch' in sys.modules)")
+    assert out == ["None", "False"]
+
+
+def test_torch_imported_after_start_job_gets_the_jobs_threads_and_seed():
+    # What an eager start (torch=True) gives, and the same after a late import.
+    code = "print(torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(), torch.rand(3).tolist())"
+    eager = _job("device = runtime.start_job(job, torch=True); import torch; print(device); " + code)
+    late = _job("assert runtime.start_job(job) is None; import torch; " + code)
+    assert eager[0] == "cpu" and eager[1:] == late
+    assert late[:2] == ["1", "True"]
+    other_seed = _job("job.params.seed = 8; runtime.start_job(job); import torch; " + code)
+    assert other_seed[2:] != late[2:]

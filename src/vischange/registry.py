@@ -20,9 +20,10 @@ import importlib
 import importlib.util
 import pkgutil
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from . import config as vcfg
+if TYPE_CHECKING:  # config imports torch (its checks build a meta model); the paper's job does not need it
+    from . import config as vcfg
 
 _PACKAGE = __name__.rsplit(".", 1)[0]
 
@@ -46,6 +47,8 @@ def stage_checks() -> dict[str, vcfg.StageCheck]:
 def check_config(config: dict[str, Any]) -> dict[str, int]:
     """`vischange.config.check_config` with every stage's checks: the channel count of
     every render layer; raises ConfigError listing every problem."""
+    from . import config as vcfg
+
     return vcfg.check_config(config, stage_checks().values())
 
 

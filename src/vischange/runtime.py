@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.util
 import json
 import logging
 import os
 import random
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported where it is used, not here: its import costs seconds of CPU per job
+# (the CUDA wheel's libraries), and the tables, figures and the paper's jobs never need it.
 
 log = logging.getLogger("vischange")
 
 
 def pick_device(preference: str = "auto") -> torch.device:
     """CUDA when present (or asked for), else the CPU; `preference` in {auto, cpu, cuda}."""
+    import torch
+
     if preference == "cpu":
         return torch.device("cpu")
     if preference == "cuda" and not torch.cuda.is_available():
@@ -60,17 +69,6 @@ def claim_gpu(count: int, lock_dir: str | os.PathLike | None = None) -> int:
         return index
     log.warning("all %d GPUs are held by other vischange jobs; sharing cuda:0", count)
     return 0
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch; on the CPU this makes reruns bit-identical."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    # warn_only: a few CUDA kernels have no deterministic version; CPU ones all do.
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    if torch.cuda.is_available():
-        torch.backends.cudnn.benchmark = False
 
 
 def derive_seed(*parts: int | str) -> int:
@@ -139,18 +137,66 @@ def write_csv(path: str | os.PathLike, frame) -> None:
         frame.to_csv(tmp, index=False, lineterminator="\n", float_format="%.6g")
 
 
-def start_job(snakemake: Any, seed: int | None = None) -> torch.device:
+class _WhenImported(importlib.abc.MetaPathFinder):
+    """Calls `then(module)` once the top-level module `name` has finished importing."""
+
+    def __init__(self, name: str, then: Callable[[Any], None]):
+        self.name, self.then = name, then
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)  # one shot; the real finders locate the module
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        loader, then = spec.loader, self.then
+
+        class Loader(importlib.abc.Loader):
+            def create_module(self, spec):
+                return loader.create_module(spec)
+
+            def exec_module(self, module):
+                loader.exec_module(module)
+                then(module)
+
+        spec.loader = Loader()
+        return spec
+
+
+def _configure_torch(torch: Any, threads: int, seed: int) -> None:
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    # warn_only: a few CUDA kernels have no deterministic version; CPU ones all do.
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = False
+
+
+def start_job(snakemake: Any, seed: int | None = None, *, torch: bool = False) -> torch.device | None:
     """Common start of every script: log file, CPU threads, seeds, device.
 
-    `snakemake` is the object Snakemake injects into `script:` files.
+    `snakemake` is the object Snakemake injects into `script:` files. With `torch` (a job
+    that runs a network), or when the job's imports already loaded torch, torch is set up
+    now and the job's device returned. Otherwise (tables, figures) torch is not imported,
+    which saves seconds per job, and None is returned; should the job import torch later,
+    torch gets the same threads and seed the moment its import finishes.
     """
     setup_logging(snakemake.log[0] if len(snakemake.log) else None)
-    torch.set_num_threads(max(1, int(snakemake.threads)))
     params = snakemake.params
-    seed = seed if seed is not None else getattr(params, "seed", 0)
-    seed_everything(int(seed))
+    seed = int(seed if seed is not None else getattr(params, "seed", 0))
+    threads = max(1, int(snakemake.threads))
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    if not torch and "torch" not in sys.modules:
+        sys.meta_path.insert(0, _WhenImported("torch", lambda torch: _configure_torch(torch, threads, seed)))
+        log.info("rule %s without torch, seed %d", snakemake.rule, seed)
+        return None
+    import torch as torch_
+
+    _configure_torch(torch_, threads, seed)
     device = pick_device(getattr(params, "device", "auto"))
-    log.info("rule %s on %s, %d threads, seed %d", snakemake.rule, device, torch.get_num_threads(), seed)
+    log.info("rule %s on %s, %d threads, seed %d", snakemake.rule, device, torch_.get_num_threads(), seed)
     return device
 
 

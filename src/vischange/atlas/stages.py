@@ -16,22 +16,25 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Subset
 
-from .. import models, plots
-from ..datasets import ManifestDataset, eval_transform, read_classes, read_manifest
+from .. import plots
+from ..datasets import read_classes, read_manifest
 from ..names import class_atlas_id, pair_atlas_id
 from ..paths import COMPARE, Layout
-from ..render import param_arguments, render_directions, save_png
+from ..render import save_png
 from ..runtime import derive_seed, read_npz, seeded_subset, write_csv, write_json, write_npz
-from . import collect as _collect
 from . import grid, icons, images, layout
+
+if TYPE_CHECKING:
+    import torch
+
+# The collection and the icons run the networks; the layouts, images and figures read only
+# files, and their jobs do not import torch (the imports of the first two are local).
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,12 @@ def collect_stage(
     config's ``data`` section (image_size, eval_crop). The images and positions depend
     on the seed and the manifest only, so both networks see the same samples.
     """
+    from torch.utils.data import DataLoader, Subset
+
+    from .. import models
+    from ..datasets import ManifestDataset, eval_transform
+    from . import collect as _collect
+
     # The normalization goes into the transform (on the CPU, per image), as it always
     # has: moving it to the device would change the last digits of activations.npz.
     model, _normalize, meta = models.load_network(model_path, device)
@@ -449,6 +458,9 @@ def icons_stage(
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     if len(todo["atlas"]):
+        from .. import models
+        from ..render import param_arguments, render_directions
+
         model, normalize, meta = models.load_network(model_path, device)
         param_kwargs = param_arguments(settings["param"], manifest, settings["size"], seed)
         pictures, values = render_directions(

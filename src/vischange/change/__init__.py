@@ -6,8 +6,12 @@ activations on the same held-out images and from the weights.
   (Neyshabur et al. 2020), and which layers are controls.
 * :mod:`.figures` -- the figure of the three.
 * :mod:`.stages` -- the workflow's change rules, one function each.
+
+Names load on first use: the jobs that only read tables never import torch.
 """
 
-from .measures import channel_correlation, cka_interval, cka_null, linear_cka, tensor_change, weight_change
+from ..lazy import lazy_exports
 
-__all__ = ["channel_correlation", "cka_interval", "cka_null", "linear_cka", "tensor_change", "weight_change"]
+_EXPORTS = {".measures": ["channel_correlation", "cka_interval", "cka_null", "linear_cka", "tensor_change", "weight_change"]}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = _EXPORTS[".measures"]

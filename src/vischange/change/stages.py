@@ -24,17 +24,21 @@ import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-import torch
-from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
-from .. import models
-from ..activations import loader_activations, manifest_loader
 from ..runtime import derive_seed, seeded_subset, write_csv
 from . import crosscheck as _crosscheck
-from . import figures, measures
+from . import figures
+
+if TYPE_CHECKING:
+    import torch
+
+# Only activation_change runs the networks; its imports are local, so that the figure and
+# the crosscheck, which read tables, start without torch.
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,8 @@ def _layer_rows(
     layers: Sequence[str], base: dict, finetuned: dict, *, settings: Mapping, seed: int,
     fine_tuned: Mapping[str, bool | None], upstream: Mapping[str, bool],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from . import measures
+
     rows, channel_parts = [], []
     for layer in tqdm(layers, desc="CKA per layer", leave=False):
         x, y = base[layer], finetuned[layer]
@@ -129,6 +135,12 @@ def activation_change(
     * tensors (only with `out_tensors`): :func:`.measures.tensor_change`, one row per
       state-dict tensor.
     """
+    from torch.utils.data import DataLoader, Subset
+
+    from .. import models
+    from ..activations import loader_activations, manifest_loader
+    from . import measures
+
     layers = list(dict.fromkeys(layers))
     dataset, _ = manifest_loader(manifest, data["image_size"], data["eval_crop"])
     picks = seeded_subset(len(dataset), int(settings["max_images"]), derive_seed(seed, "change-images"))

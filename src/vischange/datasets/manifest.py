@@ -7,37 +7,14 @@ Every data source (the synthetic demo, Stanford Dogs, Stanford Cars) ends as the
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Callable, Sequence
 
-import pandas as pd
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
-
-def read_manifest(csv_path: str | os.PathLike) -> pd.DataFrame:
-    """Read a manifest; adds `abspath`. Raises ValueError on missing columns or bad labels."""
-    csv_path = Path(csv_path)
-    frame = pd.read_csv(csv_path)
-    missing = {"path", "label"} - set(frame.columns)
-    if missing:
-        raise ValueError(f"{csv_path}: missing columns {sorted(missing)}")
-    if frame.empty:
-        raise ValueError(f"{csv_path}: no images")
-    if (frame["label"] < 0).any():
-        raise ValueError(f"{csv_path}: negative labels")
-    frame["abspath"] = [str((csv_path.parent / p).resolve()) for p in frame["path"]]
-    return frame
-
-
-def read_classes(path: str | os.PathLike) -> list[str]:
-    """Class names, one per line, in label order."""
-    names = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
-    if not names:
-        raise ValueError(f"{path}: no class names")
-    return names
+from .files import read_classes, read_manifest  # noqa: F401  (also reached from here)
 
 
 def train_transform(size: int, mean: Sequence[float], std: Sequence[float], crop_scale=(0.7, 1.0), hflip=True):

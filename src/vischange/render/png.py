@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
-from torch import Tensor
 
 from ..runtime import atomic_path
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 __all__ = ["to_uint8", "save_png"]
 
@@ -19,6 +22,8 @@ def to_uint8(image: Tensor) -> np.ndarray:
     Values are clamped to [0, 1] and rounded to the nearest level."""
     if image.dim() != 3 or image.shape[0] != 3:
         raise ValueError(f"expected a (3, H, W) image, got {tuple(image.shape)}")
+    import torch
+
     arr = (image.detach().float().cpu().clamp(0, 1) * 255.0).round().to(torch.uint8)
     return arr.permute(1, 2, 0).contiguous().numpy()
 
@@ -29,7 +34,8 @@ def save_png(image: Tensor | np.ndarray, path: str | os.PathLike) -> None:
     image: a (3, H, W) float tensor in [0, 1] (a render; see :func:`to_uint8`) or an
     (H, W, 3) uint8 array (e.g. an atlas canvas), written as is.
     """
-    if isinstance(image, Tensor):
+    torch = sys.modules.get("torch")  # a tensor implies torch is loaded; arrays need no torch
+    if torch is not None and isinstance(image, torch.Tensor):
         image = to_uint8(image)
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
