@@ -3,7 +3,7 @@
 Opens results/{experiment}/explorer/index.html from the file system in Debian's headless
 Chromium (through Selenium) and saves one PNG per view: the overview, the channel table of
 the last render layer sorted by change, the channel view of its most changed channel, the
-comparison atlas of the last atlas layer zoomed in with a cell's details shown, and the top
+comparison atlas of the last atlas layer with the details of its cell best populated in both networks, and the top
 maps of the fine-tuned network. Fails if the page logs a console error.
 
     PYTHONPATH=src python benchmarks/explorer_screenshots.py results/demo [--out docs]
@@ -68,9 +68,17 @@ def main() -> None:
             if name == "atlas":
                 from selenium.webdriver.common.action_chains import ActionChains
 
-                driver.find_element("id", "zoom-in").click()
-                viewport = driver.find_element("id", "atlas-viewport")
-                ActionChains(driver).move_to_element(viewport).click().perform()
+                # Pin the cell best populated in every network shown (its smallest count;
+                # the centre of an atlas is often empty), at the default zoom.
+                cells = _data(site / f"data/atlas-{atlas}.js")
+                counts = [j for j, c in enumerate(cells["columns"]) if c == "count" or c.startswith("count_")]
+                best = max(range(len(cells["rows"])), key=lambda i: (min(cells["rows"][i][j] or 0 for j in counts), -i))
+                r, c = divmod(best, cells["n"])
+                image = driver.find_element("id", "atlas-image")
+                side = image.rect["width"] / cells["n"]
+                ActionChains(driver).move_to_element_with_offset(
+                    image, int((c + 0.5) * side - image.rect["width"] / 2), int((r + 0.5) * side - image.rect["height"] / 2)
+                ).click().perform()
             time.sleep(0.5)
             path = args.out / f"{args.prefix}_{name}.png"
             driver.save_screenshot(str(path))
