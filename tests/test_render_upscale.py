@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from vischange.render import upscale_render, upscale_sizes
+from vischange.render import upscale_render, upscale_render_many, upscale_sizes
 
 
 def test_upscale_sizes_follow_the_seed():
@@ -47,3 +47,24 @@ def test_upscale_render_grows_the_image_and_drives_the_channel():
     )
     assert torch.equal(image, again)
 
+
+
+def test_many_channels_in_one_batch_give_each_channel_its_own_render():
+    """The batched loop is the single-channel loop per image: same start (own generator),
+    own gradient, elementwise Adam; only float rounding of batched kernels may differ."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.Conv2d(6, 5, 3, padding=1))
+    model[1].running_mean.uniform_(-0.5, 0.5)  # eval-mode statistics that are not the identity
+    settings = dict(normalize=lambda x: (x - 0.5) / 0.25, init_size=8, steps=6, upscaling_steps=3, factor=1.4, lr=0.1)
+    channels = [3, 0, 3, 4]  # a channel twice, from different starts
+    many = upscale_render_many(model, "3", channels, generators=[torch.Generator().manual_seed(i) for i in range(4)],
+                               **settings)
+    for i, channel in enumerate(channels):
+        image, value = upscale_render(model, "3", channel, generator=torch.Generator().manual_seed(i), **settings)
+        assert torch.allclose(many[i][0], image, atol=1e-5), i
+        assert many[i][1] == pytest.approx(value, rel=1e-4, abs=1e-6)
+    assert not torch.allclose(many[0][0], many[2][0])  # same channel, own starts: own renders
+    assert all(p.requires_grad for p in model.parameters())  # the model's flags restored
+    assert upscale_render_many(model, "3", [], **settings) == []
+    with pytest.raises(ValueError, match="generators"):
+        upscale_render_many(model, "3", [1, 2], generators=[None], **settings)

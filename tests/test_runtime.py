@@ -100,3 +100,23 @@ def test_torch_imported_after_start_job_gets_the_jobs_threads_and_seed():
     assert late[:2] == ["1", "True"]
     other_seed = _job("job.params.seed = 8; runtime.start_job(job); import torch; " + code)
     assert other_seed[2:] != late[2:]
+
+
+def test_gpu_request_drops_the_tag_only_where_no_gpu_can_be_used(monkeypatch):
+    import torch
+
+    assert runtime.gpu_request("cpu", local=True) == 0
+    assert runtime.gpu_request("cpu", local=False) == 0  # a CPU config asks a cluster for no GPU
+    assert runtime.gpu_request("cuda", local=True) == 1
+    assert runtime.gpu_request("auto", local=False) == 1  # the nodes' GPUs are not the login node's
+    for count, expected in ((0, 0), (1, 1), (4, 1)):
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+        assert runtime.gpu_request("auto", local=True) == expected
+
+
+def test_side_by_side_threads_leaves_room_for_a_second_job():
+    assert runtime.side_by_side_threads(4, 2) == 1
+    assert runtime.side_by_side_threads(4, 1) == 1
+    assert runtime.side_by_side_threads(4, 6) == 3
+    assert runtime.side_by_side_threads(4, 64) == 4
+    assert runtime.side_by_side_threads(8, None) == 8  # a cluster job or a dry run: as the rule asks

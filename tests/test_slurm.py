@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from .conftest import REPO, run_snakemake
+from .conftest import REPO, run_snakemake, write_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 
@@ -63,9 +63,9 @@ def local_rules() -> set[str]:
     return names
 
 
-def planned_jobs(workdir) -> dict[str, dict]:
-    """Rule name -> {local, gpu}: GPUs from Snakemake's own dry-run of the test config."""
-    proc = run_snakemake(workdir, "-n", "--workflow-profile", "none", *TARGETS, configfile=TEST_CONFIG)
+def planned_jobs(workdir, profile, configfile) -> dict[str, dict]:
+    """Rule name -> {local, gpu}: GPUs from Snakemake's own dry-run through the SLURM profile."""
+    proc = run_snakemake(workdir, "-n", "--workflow-profile", str(profile), *TARGETS, configfile=configfile)
     assert proc.returncode == 0, proc.stderr[-3000:]
     local = local_rules()
     rules = {}
@@ -100,12 +100,15 @@ def accounting(since: str) -> pd.DataFrame:
 def test_workflow_runs_through_slurm(cluster, tmp_path):
     workdir = tmp_path / "run"
     workdir.mkdir()
-    plan = planned_jobs(workdir)
+    # device auto: GPU-tagged rules ask the cluster for a GPU (with the test config's
+    # device cpu they would ask for none); the node has none, so the jobs run on its CPU.
+    configfile = write_config(tmp_path / "config.yaml", TEST_CONFIG, device="auto")
+    slurm_profile(tmp_path / "profile")
+    plan = planned_jobs(workdir, tmp_path / "profile", configfile)
     assert any(r["gpu"] for r in plan.values()) and any(r["local"] for r in plan.values())
     assert any(not r["gpu"] and not r["local"] for r in plan.values()), "no CPU job for the cluster in the plan"
-    slurm_profile(tmp_path / "profile")
     since = (dt.datetime.now() - dt.timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%S")
-    proc = run_snakemake(workdir, "--workflow-profile", str(tmp_path / "profile"), *TARGETS, configfile=TEST_CONFIG,
+    proc = run_snakemake(workdir, "--workflow-profile", str(tmp_path / "profile"), *TARGETS, configfile=configfile,
                          timeout=3600)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
     assert all((workdir / t).is_file() for t in TARGETS)

@@ -19,18 +19,12 @@ import yaml
 
 from vischange import config as vcfg
 from vischange import contract as vcontract
-from vischange.registry import check_config
+from vischange.registry import check_config, validate_and_check
 from vischange import paper
 
-from .conftest import REPO, run_snakemake, write_config
+from .conftest import REPO, TEST_CONFIG, run_snakemake, shared_test_run, write_config
 
 pytestmark = pytest.mark.workflow
-TEST_CONFIG = REPO / "config/test.yaml"
-
-
-def run_ok(workdir: Path, *args: str) -> None:
-    proc = run_snakemake(workdir, "--cores", "2", *args, configfile=TEST_CONFIG)
-    assert proc.returncode == 0, proc.stderr[-6000:]
 
 
 @pytest.fixture(scope="module")
@@ -44,16 +38,7 @@ def config():
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("run1")
-    run_ok(workdir)
-    return workdir
-
-
-@pytest.fixture(scope="module")
-def second_run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("run2")
-    run_ok(workdir)
-    return workdir
+    return shared_test_run(tmp_path_factory, "run1")
 
 
 def test_output_contract(first_run, config):
@@ -523,27 +508,6 @@ def test_frozen_layer_renders_do_not_change(first_run, config):
         assert (rows.gram_same_seed == 0).all()
 
 
-def _without_wall_clock(path: Path) -> str:
-    """A CSV's text without its wall-clock columns (named *seconds), the only values
-    that may differ between two runs."""
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    return frame.drop(columns=[c for c in frame.columns if c.endswith("seconds")]).to_csv(index=False)
-
-
-def test_rerun_gives_identical_tables(first_run, second_run, config):
-    first = sorted(p.relative_to(first_run) for p in (first_run / "results").rglob("*.csv"))
-    second = sorted(p.relative_to(second_run) for p in (second_run / "results").rglob("*.csv"))
-    assert first == second and first
-    different = [
-        str(p) for p in first if _without_wall_clock(first_run / p) != _without_wall_clock(second_run / p)
-    ]
-    assert not different, f"CSV outputs differ between two CPU runs: {different}"
-    papers = [f"paper/{paper.VARIABLES_FILE}", *(f"paper/{paper.TABLES_DIR}/{t}" for t in paper.TABLES)]
-    for name in ("models/pretrain_metrics.json", "models/finetune_metrics.json", "compare/summary.json", "compare/gray_cut.json", *papers):
-        path = Path("results") / config["experiment"] / name
-        assert filecmp.cmp(first_run / path, second_run / path, shallow=False)
-
-
 def test_report_holds_every_figure(first_run, config):
     """`snakemake --report` (no Quarto) builds a report that embeds every figure of the run."""
     proc = run_snakemake(first_run, "--report", "report.html", configfile=TEST_CONFIG, timeout=900)
@@ -675,7 +639,21 @@ BAD = [
 
 
 @pytest.mark.parametrize("overrides, key", BAD, ids=[k for _, k in BAD])
-def test_bad_config_fails_fast_naming_the_key(tmp_path, overrides, key):
+def test_bad_config_is_refused_naming_the_key(tmp_path, overrides, key):
+    """The checks the workflow runs before planning (validate_and_check, in common.smk),
+    called here in-process; the test below shows through Snakemake that they stop a run."""
+    bad = yaml.safe_load(write_config(tmp_path / "bad.yaml", TEST_CONFIG, **overrides).read_text())
+    with pytest.raises(vcfg.ConfigError) as err:
+        validate_and_check(bad, REPO / "workflow/schemas/config.schema.yaml")
+    assert key in str(err.value)
+
+
+# One of each kind: a schema violation, a shared check (against the model), a stage's check.
+STOPPING = [BAD[2], BAD[1], BAD[11]]
+
+
+@pytest.mark.parametrize("overrides, key", STOPPING, ids=[k for _, k in STOPPING])
+def test_bad_config_stops_snakemake_before_any_job(tmp_path, overrides, key):
     bad = write_config(tmp_path / "bad.yaml", TEST_CONFIG, **overrides)
     proc = run_snakemake(tmp_path, "--cores", "1", configfile=bad, timeout=900)
     assert proc.returncode != 0

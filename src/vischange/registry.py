@@ -52,6 +52,24 @@ def check_config(config: dict[str, Any]) -> dict[str, int]:
     return vcfg.check_config(config, stage_checks().values())
 
 
+def validate_and_check(config: dict[str, Any], schema_path: str | Path) -> dict[str, int]:
+    """What the workflow runs on its config before it plans any job (common.smk): the
+    schema, applied by Snakemake's own `validate` (which fills the defaults into
+    `config`), then :func:`check_config`. Returns the channel count of every render
+    layer; raises ConfigError naming every bad key."""
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    from . import config as vcfg
+
+    try:
+        validate(config, str(schema_path))
+    except WorkflowError:
+        # Snakemake's message is the raw jsonschema dump; name the keys instead.
+        raise vcfg.ConfigError(vcfg.schema_problems(config, vcfg.load_schema(schema_path))) from None
+    return check_config(config)
+
+
 def stage_variables() -> dict[str, Callable[[Mapping[str, Path]], dict]]:
     """{stage: its paper_variables function}, in stage-name order."""
     return {stage: module.paper_variables for stage, module in _stage_modules("variables").items()}

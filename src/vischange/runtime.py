@@ -39,6 +39,35 @@ def pick_device(preference: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def gpu_request(device: str, local: bool) -> int:
+    """GPUs a network job asks the scheduler for (its `resources: gpu`): 0 or 1.
+
+    0 where the job cannot use one: `device` 'cpu', or 'auto' on a local run that sees
+    no CUDA GPU. There the tag would only make the workstation profile's `gpu: 1` limit
+    run CPU jobs one after another. A cluster submission (`local` False) keeps the tag:
+    the submitting machine's GPUs say nothing of the nodes'.
+    """
+    if device == "cpu":
+        return 0
+    if device == "auto" and local:
+        import torch
+
+        return int(torch.cuda.device_count() > 0)
+    return 1
+
+
+def side_by_side_threads(most: int, cores: int | None) -> int:
+    """CPU threads of a network job in the wide part of the DAG (after fine-tuning):
+    `most`, but at most half of the run's `cores` (at least 1), so that two such jobs
+    run at once. Their CPU work is short and largely single-threaded (process start,
+    imports, small batches), so on few cores two jobs side by side finish sooner than
+    one job on every core. `cores` None (a cluster job, a dry run): `most`.
+    """
+    if not cores:
+        return most
+    return max(1, min(most, cores // 2))
+
+
 _CLAIMED: list = []  # open lock files, held until the process exits
 
 

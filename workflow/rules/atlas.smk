@@ -21,9 +21,9 @@ rule atlas_collect:
         data=config["data"],
         seed=config["seed"],
         device=config["device"],
-    threads: 4
+    threads: side_by_side(4)
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(60),
     log:
@@ -89,9 +89,9 @@ rule atlas_icons:
         shards=len(ATLAS_SHARDS),
         seed=config["seed"],
         device=config["device"],
-    threads: 4
+    threads: side_by_side(4)
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(120),
     log:

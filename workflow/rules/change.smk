@@ -24,9 +24,9 @@ rule activation_change:
         trainable=config["finetune"]["trainable"],
         seed=config["seed"],
         device=config["device"],
-    threads: 4
+    threads: side_by_side(4)
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(60),
     log:

@@ -4,26 +4,30 @@ import re
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
-from snakemake.utils import validate
 
 from vischange import config as vcfg
-from vischange.registry import check_config
+from vischange.registry import validate_and_check
 from vischange.paths import Layout
 from vischange.datasets import stanford
+from vischange import runtime as vrun
 
 _SCHEMA = f"{workflow.basedir}/workflow/schemas/config.schema.yaml"
 
 try:
-    validate(config, _SCHEMA)
-except WorkflowError:
-    # Snakemake's message is the raw jsonschema dump; name the keys instead.
-    raise WorkflowError(
-        str(vcfg.ConfigError(vcfg.schema_problems(config, vcfg.load_schema(_SCHEMA))))
-    ) from None
-try:
-    LAYER_CHANNELS = check_config(config)
+    LAYER_CHANNELS = validate_and_check(config, _SCHEMA)
 except vcfg.ConfigError as err:
     raise WorkflowError(str(err)) from None
+
+# Network jobs ask for GPU (0 where they cannot use one: vischange.runtime.gpu_request)
+# and, after fine-tuning, for at most half of a local run's cores (side_by_side_threads).
+GPU = vrun.gpu_request(config["device"], local=workflow.local_exec)
+_RUN_CORES = workflow.resource_settings.cores if workflow.is_main_process and workflow.local_exec else None
+
+
+def side_by_side(most):
+    """Threads of a wide-phase network job: `most`, or half of a local run's cores."""
+    return vrun.side_by_side_threads(most, _RUN_CORES)
+
 
 EXP = config["experiment"]
 # The results layout (vischange.layout): rule files and library share it.

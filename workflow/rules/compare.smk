@@ -66,9 +66,9 @@ rule compare_features:
         batch_size=_CMP["batch_size"],
         device=config["device"],
         seed=config["seed"],
-    threads: 2
+    threads: side_by_side(2)
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(60),
     log:

@@ -50,9 +50,9 @@ if DOMAIN_ON:
             crop_fraction=config["data"]["eval_crop"],
             seed=config["seed"],
             device=config["device"],
-        threads: 4
+        threads: side_by_side(4)
         resources:
-            gpu=1,
+            gpu=GPU,
             mem_mb=retry_mem_mb(16000),
             runtime=retry_runtime(60),
         log:

@@ -21,7 +21,7 @@ if _BASE["source"] == "pretrain":
             resume=f"{R}/models/.resume/pretrain.pt",
         threads: 8
         resources:
-            gpu=1,
+            gpu=GPU,
             mem_mb=retry_mem_mb(16000),
             runtime=retry_runtime(240),
         log:
@@ -71,7 +71,7 @@ rule finetune:
         resume=f"{R}/models/.resume/finetune.pt",
     threads: 8
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(240),
     log:

@@ -27,9 +27,9 @@ rule patches_render:
         image_size=config["data"]["image_size"],
         seed=config["seed"],
         device=config["device"],
-    threads: 4
+    threads: side_by_side(4)
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(60),
     log:
@@ -62,9 +62,9 @@ rule patches_experiment:
         data=config["data"],
         seed=config["seed"],
         device=config["device"],
-    threads: 4
+    threads: side_by_side(4)
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(60),
     log:

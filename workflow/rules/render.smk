@@ -21,9 +21,9 @@ for _layer in LAYERS:
                 render=RENDER,
                 seed=config["seed"],
                 device=config["device"],
-            threads: 4
+            threads: side_by_side(4)
             resources:
-                gpu=1,
+                gpu=GPU,
                 mem_mb=retry_mem_mb(16000),
                 runtime=retry_runtime(120),
             # On a cluster, profiles/slurm merges several chunk jobs into one submission.
@@ -64,9 +64,9 @@ for _layer in LAYERS:
             crop_fraction=config["data"]["eval_crop"],
             seed=config["seed"],
             device=config["device"],
-        threads: 8
+        threads: side_by_side(8)
         resources:
-            gpu=1,
+            gpu=GPU,
             mem_mb=retry_mem_mb(16000),
             runtime=retry_runtime(60),
         log:

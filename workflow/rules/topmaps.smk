@@ -25,9 +25,9 @@ rule topmaps_scan:
         crop_fraction=_DATA["eval_crop"],
         seed=config["seed"],
         device=config["device"],
-    threads: 4
+    threads: side_by_side(4)
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(60),
     log:
@@ -56,9 +56,9 @@ rule topmaps_render:
         render=RENDER,
         seed=config["seed"],
         device=config["device"],
-    threads: 4
+    threads: side_by_side(4)
     resources:
-        gpu=1,
+        gpu=GPU,
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(60),
     log:

@@ -24,7 +24,7 @@ _EXPORTS = {
     ".param": ["PARAM_NAMES", "FourierImage", "MagnitudeConstrainedImage", "PixelImage", "color_matrix_from_images", "dataset_images", "make_param", "mean_magnitude_spectrum", "param_arguments"],
     ".png": ["save_png", "to_uint8"],
     ".transforms": ["Compose", "Jitter", "Pad", "RandomRotate", "RandomCrops", "RandomScale", "Resize", "atlas_transforms", "standard_transforms"],
-    ".upscale": ["upscale_render", "upscale_sizes"],
+    ".upscale": ["upscale_render", "upscale_render_many", "upscale_sizes"],
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = [name for names in _EXPORTS.values() for name in names]

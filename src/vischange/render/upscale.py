@@ -9,7 +9,7 @@ through it.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from .hooks import capture
 
-__all__ = ["upscale_sizes", "upscale_render"]
+__all__ = ["upscale_sizes", "upscale_render", "upscale_render_many"]
 
 
 def upscale_sizes(init_size: int, upscaling_steps: int, factor: float) -> list[int]:
@@ -52,14 +52,55 @@ def upscale_render(
     decorrelation: the point is to compare this simple method with the render engine.
 
     Returns (image (3, S, S) float in [0, 1] on the CPU with S the last size, final
-    activation of the channel on that image).
+    activation of the channel on that image). One channel of :func:`upscale_render_many`.
+    """
+    return upscale_render_many(
+        model, layer, [channel], normalize=normalize, init_size=init_size, steps=steps,
+        upscaling_steps=upscaling_steps, factor=factor, lr=lr, generators=[generator], device=device,
+    )[0]
+
+
+def upscale_render_many(
+    model: nn.Module,
+    layer: str,
+    channels: Sequence[int],
+    *,
+    normalize: Callable[[Tensor], Tensor],
+    init_size: int = 33,
+    steps: int = 20,
+    upscaling_steps: int = 12,
+    factor: float = 1.2,
+    lr: float = 0.1,
+    generators: Sequence[torch.Generator | None] | None = None,
+    device: torch.device | str = "cpu",
+) -> list[tuple[Tensor, float]]:
+    """:func:`upscale_render` of several channels at once, one image each, in one batch.
+
+    The images do not interact: in eval mode each image's activations depend on it alone,
+    the loss is the sum of the per-image objectives (so each image gets its own gradient),
+    and Adam updates every pixel on its own. So each result is the single-channel
+    render's, up to float rounding of batched kernels, at a fraction of the time on
+    small images. `generators[i]` draws image i's start (None: the global generator).
+    Returns [(image (3, S, S) in [0, 1] on the CPU, final activation)], one per channel.
     """
     device = torch.device(device)
+    n = len(channels)
+    if n == 0:
+        return []
+    generators = list(generators) if generators is not None else [None] * n
+    if len(generators) != n:
+        raise ValueError(f"{len(generators)} generators for {n} channels")
     flags = [(p, p.requires_grad) for p in model.parameters()]
     model.eval().requires_grad_(False)
     sizes = upscale_sizes(init_size, upscaling_steps, factor)
-    start = torch.rand((1, 3, sizes[0], sizes[0]), generator=generator) * (30 / 255) + 150 / 255
+    start = torch.cat([torch.rand((1, 3, sizes[0], sizes[0]), generator=g) for g in generators]) * (30 / 255) + 150 / 255
     logits = torch.logit(start).to(device)
+    rows = torch.arange(n, device=device)
+    index = torch.as_tensor([int(c) for c in channels], device=device)
+
+    def objective(images: Tensor) -> Tensor:  # (n,): each image's own channel, spatial mean
+        return cap(normalize(images))[layer][rows, index].float().reshape(n, -1).mean(1)
+
     try:
         with capture(model, [layer]) as cap:
             for i, size in enumerate(sizes):
@@ -69,14 +110,13 @@ def upscale_render(
                 opt = torch.optim.Adam([logits], lr=lr, weight_decay=1e-6)
                 for _ in range(steps):
                     opt.zero_grad(set_to_none=True)
-                    value = cap(normalize(torch.sigmoid(logits)))[layer][0, channel].float().mean()
-                    (-value).backward()
+                    (-objective(torch.sigmoid(logits)).sum()).backward()
                     opt.step()
             with torch.no_grad():
-                image = torch.sigmoid(logits)
-                value = cap(normalize(image))[layer][0, channel].float().mean()
+                images = torch.sigmoid(logits)
+                values = objective(images)
     finally:
         for p, flag in flags:
             p.requires_grad_(flag)
-    return image[0].detach().cpu(), float(value)
-
+    images = images.detach().cpu()
+    return [(images[i], float(values[i])) for i in range(n)]

@@ -21,7 +21,7 @@ from ..activations import image_activations, manifest_activations, manifest_load
 from ..class_maps import class_sums, draw_sums, select_images, shown_classes, sums_table
 from ..datasets import read_classes, read_manifest
 from ..metrics import one_vs_rest_table
-from ..render import engine_arguments, render_channels, save_png, upscale_render
+from ..render import engine_arguments, render_channels, save_png, upscale_render_many
 from ..runtime import derive_seed, write_csv, write_npz
 from .figures import draw_detector, draw_lists, draw_map_images, draw_one_image, draw_renders
 from .selection import class_top_maps, image_top_maps, top_maps_table
@@ -136,15 +136,16 @@ def render_top_maps(
             **engine_arguments(render_settings, train_manifest, seed),
             batch_size=render_settings.get("batch_size"), device=device, normalize=normalize, progress=True,
         )
-    for item, result in zip(chosen.to_dict("records"), engine if maps else []):
-        generator = torch.Generator().manual_seed(derive_seed(seed, "upscale", layer, int(item["map"])))
-        began = time.perf_counter()
-        image, value = upscale_render(
-            model, layer, int(item["map"]), normalize=normalize, init_size=upscale["init_size"], steps=upscale["steps"],
-            upscaling_steps=upscale["upscaling_steps"], factor=upscale["factor"], lr=upscale["lr"],
-            generator=generator, device=device,
-        )
-        seconds = time.perf_counter() - began
+    # The upscaling renders of all chosen maps in one batch (each from its own generator):
+    # the same renders as one at a time, several times faster on small images.
+    began = time.perf_counter()
+    upscaled = upscale_render_many(
+        model, layer, maps, normalize=normalize, init_size=upscale["init_size"], steps=upscale["steps"],
+        upscaling_steps=upscale["upscaling_steps"], factor=upscale["factor"], lr=upscale["lr"],
+        generators=[torch.Generator().manual_seed(derive_seed(seed, "upscale", layer, m)) for m in maps], device=device,
+    )
+    seconds = (time.perf_counter() - began) / max(1, len(maps))  # the batch's time, shared equally
+    for item, result, (image, value) in zip(chosen.to_dict("records"), engine if maps else [], upscaled):
         base = {"label": int(item["label"]), "class": item["class"], "rank": int(item["rank"]), "map": int(item["map"])}
         for method, picture, objective, took in (
             ("upscale", image, value, seconds),
