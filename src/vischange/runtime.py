@@ -44,8 +44,8 @@ def gpu_request(device: str, local: bool) -> int:
 
     0 where the job cannot use one: `device` 'cpu', or 'auto' on a local run that sees
     no CUDA GPU. There the tag would only make the workstation profile's `gpu: 1` limit
-    run CPU jobs one after another. A cluster submission (`local` False) keeps the tag:
-    the submitting machine's GPUs say nothing of the nodes'.
+    run CPU jobs one after another. A cluster submission or a dry run (`local` False)
+    keeps the tag: the submitting machine's GPUs say nothing of the nodes'.
     """
     if device == "cpu":
         return 0
@@ -57,7 +57,8 @@ def gpu_request(device: str, local: bool) -> int:
 
 
 def side_by_side_threads(most: int, cores: int | None) -> int:
-    """CPU threads of a network job in the wide part of the DAG (after fine-tuning):
+    """CPU threads of a network job in the wide part of the DAG (fine-tuning, which runs
+    beside the base network's jobs, and everything after it):
     `most`, but at most half of the run's `cores` (at least 1), so that two such jobs
     run at once. Their CPU work is short and largely single-threaded (process start,
     imports, small batches), so on few cores two jobs side by side finish sooner than

@@ -18,15 +18,28 @@ try:
 except vcfg.ConfigError as err:
     raise WorkflowError(str(err)) from None
 
-# Network jobs ask for GPU (0 where they cannot use one: vischange.runtime.gpu_request)
-# and, after fine-tuning, for at most half of a local run's cores (side_by_side_threads).
-GPU = vrun.gpu_request(config["device"], local=workflow.local_exec)
-_RUN_CORES = workflow.resource_settings.cores if workflow.is_main_process and workflow.local_exec else None
+# A network job's GPU tag and threads are functions: Snakemake evaluates them when it
+# plans the job, once the executor is known (it is not while this file is parsed).
+
+
+def _local_run():
+    """Jobs run on this machine: a local run, not a cluster submission, not a dry run (which
+    shows the tags as a cluster would get them), not a job's process on a node."""
+    return workflow.local_exec and not workflow.dryrun and workflow.is_main_process
+
+
+def GPU(wildcards):
+    """resources: gpu of a network job: 1, or 0 where it cannot use one (vischange.runtime.gpu_request)."""
+    return vrun.gpu_request(config["device"], local=_local_run())
 
 
 def side_by_side(most):
-    """Threads of a wide-phase network job: `most`, or half of a local run's cores."""
-    return vrun.side_by_side_threads(most, _RUN_CORES)
+    """threads: of a network job from fine-tuning on: `most`, at most half of a local run's cores."""
+
+    def threads(wildcards):
+        return vrun.side_by_side_threads(most, workflow.resource_settings.cores if _local_run() else None)
+
+    return threads
 
 
 EXP = config["experiment"]

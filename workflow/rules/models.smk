@@ -69,7 +69,8 @@ rule finetune:
         **train_params("finetune"),
         data=config["data"],
         resume=f"{R}/models/.resume/finetune.pt",
-    threads: 8
+    # side by side with the base network's jobs, which need only the base network
+    threads: side_by_side(8)
     resources:
         gpu=GPU,
         mem_mb=retry_mem_mb(16000),
