@@ -36,7 +36,7 @@ PACKAGE = "vischange"
 # The shared foundations; every other top-level name of the package is a stage, so a new
 # stage needs no edit here.
 SHARED = {"models", "datasets", "activations", "heads", "metrics", "plots", "runtime", "config", "paper", "render",
-          "train", "class_maps", "names", "paths", "contract", "lazy"}
+          "train", "class_maps", "names", "paths", "contract", "lazy", "archinfo"}
 # Above the stages: finds every stage's config checks by name; nothing imports it.
 TOP = {"registry"}
 STAGES = {p.stem for p in (SRC / PACKAGE).iterdir() if not p.name.startswith("_") and (p.suffix == ".py" or p.is_dir())

@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import urlparse
 
-import torch
-
-from . import models
-from .activations import module_channels
+from . import archinfo
+from .archinfo import ArchInfo
 
 
 class ConfigError(ValueError):
@@ -42,36 +40,14 @@ def schema_problems(config: dict, schema: dict) -> list[str]:
     return problems
 
 
-# A stage's config check: (the validated config, a weightless model of model.arch) ->
-# problems, each "config key a.b: what is wrong".
-StageCheck = Callable[[dict, torch.nn.Module], list[str]]
+# A stage's config check: (the validated config, the facts of model.arch at
+# data.image_size) -> problems, each "config key a.b: what is wrong".
+StageCheck = Callable[[dict, ArchInfo], list[str]]
 
 
 def readable(path: str | None) -> bool:
     """Whether `path` names a readable file."""
     return bool(path) and os.path.isfile(path) and os.access(path, os.R_OK)
-
-
-def module_problem(probe: torch.nn.Module, key: str, name: str, arch: str) -> str | None:
-    """``config key {key}: ...`` when `name` is not a module of `probe`, else None."""
-    try:
-        models.get_module(probe, name)
-        return None
-    except KeyError as err:
-        return f"config key {key}: {err.args[0]} ({arch})"
-
-
-def known_modules(probe: torch.nn.Module, key: str, names: Sequence[str], arch: str) -> tuple[list[str], list[str]]:
-    """The `names` that are modules of `probe`, and a problem for each other one
-    (``config key {key}[i]: ...``)."""
-    good, problems = [], []
-    for i, name in enumerate(names):
-        problem = module_problem(probe, f"{key}[{i}]", name, arch)
-        if problem:
-            problems.append(problem)
-        else:
-            good.append(name)
-    return good, problems
 
 
 def check_config(config: dict[str, Any], stage_checks: Iterable[StageCheck] = ()) -> dict[str, int]:
@@ -85,15 +61,16 @@ def check_config(config: dict[str, Any], stage_checks: Iterable[StageCheck] = ()
     problems: list[str] = []
     arch = config["model"]["arch"]
     try:
-        models.check_architecture(arch)
+        archinfo.check_architecture(arch)
     except ValueError as err:
         raise ConfigError([f"config key model.arch: {err}"]) from None
 
     size = config["data"]["image_size"]
-    probe = models.build_meta(arch)  # names and shapes only: no weights, no compute
+    # names and shapes of a weightless model, cached: no torch while Snakemake parses
+    info = archinfo.info(arch, size)
 
     def check_modules(key: str, values: list[str]) -> list[str]:
-        good, found = known_modules(probe, key, values, arch)
+        good, found = info.known_modules(key, values)
         problems.extend(found)
         return good
 
@@ -105,7 +82,7 @@ def check_config(config: dict[str, Any], stage_checks: Iterable[StageCheck] = ()
     channels: dict[str, int] = {}
     if layers:
         try:
-            channels = module_channels(probe, layers, size)
+            channels = info.channels(layers)
         except (ValueError, RuntimeError) as err:
             problems.append(f"config key data.image_size: {size} px does not pass through {arch}: {err}")
     wanted = config["render"]["channels"]
@@ -117,20 +94,16 @@ def check_config(config: dict[str, Any], stage_checks: Iterable[StageCheck] = ()
     base = config["model"]["base"]
     if base["source"] == "file" and not readable(base["path"]):
         problems.append(f"config key model.base.path: cannot read weights file {base['path']!r}")
-    if base["source"] == "torchvision":
-        import torchvision
-
-        enum = torchvision.models.get_model_weights(arch)
-        if base["weights"] not in enum.__members__:
-            problems.append(
-                f"config key model.base.weights: {arch} has no torchvision weights {base['weights']!r} "
-                f"(choose from {', '.join(enum.__members__)})"
-            )
+    if base["source"] == "torchvision" and base["weights"] not in info.weights:
+        problems.append(
+            f"config key model.base.weights: {arch} has no torchvision weights {base['weights']!r} "
+            f"(choose from {', '.join(info.weights)})"
+        )
     if base["source"] == "pretrain" and config["data"]["source"] != "synthetic":
         problems.append("config key model.base.source: 'pretrain' needs data.source synthetic (a base task)")
     problems.extend(data_problems(config["data"]))
     for check in stage_checks:
-        problems.extend(check(config, probe))
+        problems.extend(check(config, info))
     if problems:
         raise ConfigError(problems)
     return channels
@@ -174,7 +147,9 @@ def embedding_size(config: dict) -> int:
     if settings.get("embedding", "base") == "base":
         return int(config["data"]["image_size"])
 
-    return models.embedding_input_size(settings["embedding"], settings.get("embedding_weights", "IMAGENET1K_V1"))
+    # the crop size the weights were evaluated at; 224 for a local file under another name
+    weights = archinfo.info(settings["embedding"], 224).weights
+    return weights.get(settings.get("embedding_weights", "IMAGENET1K_V1"), 224)
 
 
 def data_files(data: dict[str, Any]) -> list[dict[str, Any]]:

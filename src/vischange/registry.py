@@ -1,7 +1,7 @@
 """What each stage contributes beyond its jobs, found by convention.
 
 - Config checks: a stage that checks its own config section has a module
-  ``vischange.<stage>.checks`` with ``problems(config, probe) -> list[str]``
+  ``vischange.<stage>.checks`` with ``problems(config, info) -> list[str]``
   (``vischange.config.StageCheck``). workflow/rules/common.smk runs them all, with the
   shared checks, before any job (``check_config``).
 - Paper variables: a stage whose numbers the manuscript quotes has a module
@@ -22,7 +22,7 @@ import pkgutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-if TYPE_CHECKING:  # config imports torch (its checks build a meta model); the paper's job does not need it
+if TYPE_CHECKING:  # imported when used: the paper's job needs none of the checks
     from . import config as vcfg
 
 _PACKAGE = __name__.rsplit(".", 1)[0]

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import torch
-
-from ..activations import layer_shapes
-from ..config import known_modules
+from ..archinfo import ArchInfo
 from ..datasets import synthetic
 
 
-def problems(config: dict, probe: torch.nn.Module) -> list[str]:
+def problems(config: dict, info: ArchInfo) -> list[str]:
     """Atlas layers must be modules with (N, C, H, W) outputs; with the synthetic demo the
     class names of class atlases and pairs are known before any job runs, so check them."""
     atlas = config.get("atlas", {})
-    layers, problems = known_modules(probe, "atlas.layers", atlas.get("layers", []), config["model"]["arch"])
+    layers, problems = info.known_modules("atlas.layers", atlas.get("layers", []))
     if layers:
         try:
-            shapes = layer_shapes(probe, layers, config["data"]["image_size"])
+            shapes = info.layer_shapes(layers)
         except (ValueError, RuntimeError):
             shapes = {}  # the render-layer check already reports an image size that does not fit
         for i, name in enumerate(layers):

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import torch
+from ..archinfo import ArchInfo
+from ..config import count_test_images
 
-from ..config import count_test_images, known_modules, module_problem
 
-
-def problems(config: dict, probe: torch.nn.Module) -> list[str]:
+def problems(config: dict, info: ArchInfo) -> list[str]:
     """The Grad-CAM layer, the feature-map layers and the image row."""
     att = config.get("attribution") or {}
-    arch = config["model"]["arch"]
-    problem = module_problem(probe, "attribution.layer", att.get("layer", "layer4"), arch)
+    problem = info.module_problem("attribution.layer", att.get("layer", "layer4"))
     problems = [problem] if problem else []
-    problems += known_modules(probe, "attribution.layers", att.get("layers", ["conv1", "layer1", "layer2", "layer3", "layer4"]), arch)[1]
+    problems += info.known_modules("attribution.layers", att.get("layers", ["conv1", "layer1", "layer2", "layer3", "layer4"]))[1]
     n_test = count_test_images(config)
     index = att.get("image", 0)
     if n_test is not None and index >= n_test:

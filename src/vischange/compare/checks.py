@@ -2,46 +2,44 @@
 
 from __future__ import annotations
 
-import torch
+import re
 
-from .. import models
+from .. import archinfo
+from ..archinfo import ArchInfo
 from ..config import readable
 
+# A ResNet block's name (layerN.M), as vischange.models.default_gram_layers selects them.
+_BLOCK = re.compile(r"layer\d+\.\d+")
 
-def problems(config: dict, probe: torch.nn.Module) -> list[str]:
+
+def problems(config: dict, info: ArchInfo) -> list[str]:
     """The embedding network (compare.embedding*) and its Gram layers."""
     settings = config.get("compare") or {}
     problems: list[str] = []
     name = settings.get("embedding", "base")
     if name != "base":
         try:
-            models.check_architecture(name)
+            info = archinfo.info(name, 224)
         except ValueError as err:
             return [f"config key compare.embedding: {err}"]
-        probe = models.build_meta(name)
         path = settings.get("embedding_path")
         if path is not None and not readable(path):
             problems.append(f"config key compare.embedding_path: cannot read weights file {path!r}")
-        if path is None:
-            import torchvision
-
-            enum = torchvision.models.get_model_weights(name)
-            weights = settings.get("embedding_weights", "IMAGENET1K_V1")
-            if weights not in enum.__members__:
-                problems.append(
-                    f"config key compare.embedding_weights: {name} has no torchvision weights {weights!r} "
-                    f"(choose from {', '.join(enum.__members__)})"
-                )
+        weights = settings.get("embedding_weights", "IMAGENET1K_V1")
+        if path is None and weights not in info.weights:
+            problems.append(
+                f"config key compare.embedding_weights: {name} has no torchvision weights {weights!r} "
+                f"(choose from {', '.join(info.weights)})"
+            )
     layers = settings.get("gram_layers")
     if layers:
         for i, layer in enumerate(layers):
-            try:
-                models.get_module(probe, layer)
-            except KeyError as err:
-                problems.append(f"config key compare.gram_layers[{i}]: {err.args[0]} (embedding network)")
-    else:
-        try:
-            models.default_gram_layers(probe)
-        except ValueError as err:
-            problems.append(f"config key compare.gram_layers: {err}")
+            missing = info.missing_module(layer)
+            if missing:
+                problems.append(f"config key compare.gram_layers[{i}]: {missing} (embedding network)")
+    elif "conv1" not in info.modules or not any(_BLOCK.fullmatch(n) for n in info.modules):
+        problems.append(
+            "config key compare.gram_layers: the embedding network has no ResNet conv1 and layerN.M blocks; "
+            "list the Gram layers in compare.gram_layers"
+        )
     return problems

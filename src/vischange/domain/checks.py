@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import torch
+from ..archinfo import ArchInfo
 
 from ..datasets import synthetic
 
 
-def problems(config: dict, probe: torch.nn.Module | None = None) -> list[str]:
+def problems(config: dict, info: ArchInfo | None = None) -> list[str]:
     """The domain section: a synthetic target needs the synthetic data and a shifted style;
     a folder target needs a folder (whether it exists is checked by the target_data job,
     so that a study can be planned before its data are on disk)."""

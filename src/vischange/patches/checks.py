@@ -3,7 +3,7 @@ workflow/rules/patches_common.smk); run before any job (vischange.registry)."""
 
 from __future__ import annotations
 
-import torch
+from ..archinfo import ArchInfo
 
 from ..names import slug
 
@@ -27,7 +27,7 @@ def patch_pairs(config: dict) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
-def problems(config: dict, probe: torch.nn.Module | None = None) -> list[str]:
+def problems(config: dict, info: ArchInfo | None = None) -> list[str]:
     """The patches section against the atlas: its layer, its pairs, and patch sizes
     that round to distinct pixel sizes at data.image_size; and no pair atlas built on the
     test images the patches are evaluated on: with ``atlas.split: test`` and the

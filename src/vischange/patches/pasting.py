@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported inside the functions that use it: the patch geometry here is read
+# while Snakemake parses the workflow (candidates.py), which does without torch.
 
 CORNERS = ("top_left", "top_right", "bottom_left", "bottom_right")
 
@@ -40,6 +45,8 @@ def paste(images: torch.Tensor, patch: torch.Tensor, corner: str) -> torch.Tenso
 
 def resize_patch(patch: torch.Tensor, pixels: int) -> torch.Tensor:
     """(3, R, R) in [0, 1] -> (3, pixels, pixels), antialiased when shrinking."""
+    import torch.nn.functional as F
+
     if patch.shape[-1] == pixels:
         return patch.clone()
     out = F.interpolate(patch[None].float(), size=(pixels, pixels), mode="bilinear", antialias=True, align_corners=False)

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import torch
-
-from ..activations import module_channels
-from ..config import count_test_images, module_problem, task_classes
+from ..archinfo import ArchInfo
+from ..config import count_test_images, task_classes
 
 
-def problems(config: dict, probe: torch.nn.Module) -> list[str]:
+def problems(config: dict, info: ArchInfo) -> list[str]:
     """The layer and its map counts, class names (when known before any job runs), the
     image row, and no selection on the evaluated split: ``topmaps.split: test`` would
     select the class maps on the test images their detector is evaluated on (its
     threshold comes from val, its accuracy from test)."""
     top = config.get("topmaps") or {}
     layer = top.get("layer", "layer4")
-    problem = module_problem(probe, "topmaps.layer", layer, config["model"]["arch"])
+    problem = info.module_problem("topmaps.layer", layer)
     problems = [problem] if problem else []
     if not problem:
         try:
-            maps = module_channels(probe, [layer], config["data"]["image_size"])[layer]
+            maps = info.channels([layer])[layer]
         except (ValueError, RuntimeError) as err:
             problems.append(f"config key topmaps.layer: {err}")
             maps = None
