@@ -46,7 +46,7 @@ def markdown(table: pd.DataFrame) -> str:
     cols = list(table.columns)
     lines = ["| rule family | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
     for name, row in table.iterrows():
-        cells = [f"{v:.0%}" if c == "share" else (f"{v:.0f}" if c == "jobs" else f"{v:.1f}") for c, v in row.items()]
+        cells = [f"{v:.0%}" if c == "share" else (f"{v:.0f}" if c.startswith("jobs") else f"{v:.1f}") for c, v in row.items()]
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     total = table.sum(numeric_only=True)
     cells = ["" if c in ("share", "longest_s", "longest_s_before", "longest_s_after") else
@@ -64,8 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     after = per_family(read_run(args.folder))
     if args.compare:
         before = per_family(read_run(args.compare))
-        table = before[["jobs", "wall_s", "cpu_s"]].join(after[["jobs", "wall_s", "cpu_s"]], how="outer",
-                                                          lsuffix="_before", rsuffix="_after").fillna(0)
+        columns = ["jobs", "wall_s", "cpu_s"]
+        table = before[columns].merge(after[columns], left_index=True, right_index=True, how="outer",
+                                      suffixes=("_before", "_after")).fillna(0)
         table = table.sort_values("wall_s_before", ascending=False)
     else:
         table = after
