@@ -33,6 +33,11 @@ def GPU(wildcards):
     return vrun.gpu_request(config["device"], local=_local_run())
 
 
+# Which ready job starts first (Snakemake's priority; others 0): training, on which every
+# network job waits, then the renders, on which the comparison and most figures wait.
+PRIORITY = {"training": 100, "renders": 50}
+
+
 def side_by_side(most):
     """threads: of a network job from fine-tuning on: `most`, at most half of a local run's cores."""
 

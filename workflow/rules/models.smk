@@ -20,6 +20,8 @@ if _BASE["source"] == "pretrain":
             normalize=config["model"]["normalize"],
             resume=f"{R}/models/.resume/pretrain.pt",
         threads: 8
+        # every network job waits for it: start it before anything else that is ready
+        priority: PRIORITY["training"]
         resources:
             gpu=GPU,
             mem_mb=retry_mem_mb(16000),
@@ -69,8 +71,10 @@ rule finetune:
         **train_params("finetune"),
         data=config["data"],
         resume=f"{R}/models/.resume/finetune.pt",
-    # side by side with the base network's jobs, which need only the base network
+    # side by side with the base network's jobs, which need only the base network; started
+    # first, since the fine-tuned network's jobs, the comparison and the figures wait for it
     threads: side_by_side(8)
+    priority: PRIORITY["training"]
     resources:
         gpu=GPU,
         mem_mb=retry_mem_mb(16000),

@@ -22,6 +22,7 @@ for _layer in LAYERS:
                 seed=config["seed"],
                 device=config["device"],
             threads: side_by_side(4)
+            priority: PRIORITY["renders"]
             resources:
                 gpu=GPU,
                 mem_mb=retry_mem_mb(16000),
@@ -65,6 +66,7 @@ for _layer in LAYERS:
             seed=config["seed"],
             device=config["device"],
         threads: side_by_side(8)
+        priority: PRIORITY["renders"]
         resources:
             gpu=GPU,
             mem_mb=retry_mem_mb(16000),
