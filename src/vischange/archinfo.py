@@ -12,7 +12,6 @@ A cache that cannot be written only costs the time.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import tempfile
@@ -20,6 +19,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Sequence
+
+from . import names
 
 FORMAT = 1  # bump when the facts' layout changes: old cache files are then ignored
 
@@ -65,12 +66,8 @@ def architectures() -> list[str]:
 
 def check_architecture(arch: str) -> None:
     """Raise ValueError naming close matches if `arch` is not a torchvision classifier
-    (the message of :func:`vischange.models.check_architecture`)."""
-    names = architectures()
-    if arch not in names:
-        close = difflib.get_close_matches(arch, names, n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ValueError(f"unknown torchvision classification architecture {arch!r}{hint}")
+    (the cached list of :func:`architectures`)."""
+    names.check_architecture(arch, architectures())
 
 
 @dataclass(frozen=True)
@@ -78,9 +75,10 @@ class ArchInfo:
     """One architecture at one input side, as the checks see it.
 
     modules: every named submodule (dotted names, definition order). shapes: each module's
-    output shape for one (1, 3, S, S) input, for the modules the forward pass runs. shape_error: why such an input does not pass (shapes then holds
-    the modules that ran before the error). weights: the
-    names of torchvision's weights for the architecture, with their crop sizes.
+    output shape for one (1, 3, S, S) input, for the modules the forward pass runs.
+    shape_error: why such an input does not pass (shapes then holds the modules that ran
+    before the error). weights: torchvision's weights for the architecture, name -> crop
+    size in pixels.
     """
 
     arch: str
@@ -94,9 +92,7 @@ class ArchInfo:
         """"model has no module ..." with close matches when `name` is not a module, else None."""
         if name and name in self.modules:
             return None
-        close = difflib.get_close_matches(name, list(self.modules), n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        return f"model has no module {name!r}{hint}"
+        return f"model has no module {name!r}{names.did_you_mean(name, self.modules)}"
 
     def module_problem(self, key: str, name: str) -> str | None:
         """``config key {key}: ...`` when `name` is not a module, else None."""
@@ -137,15 +133,15 @@ def _compute(arch: str, image_size: int) -> dict:
     from .activations import layer_shapes
 
     probe = models.build_meta(arch)
-    names = [name for name, _ in probe.named_modules() if name]
+    modules = [name for name, _ in probe.named_modules() if name]
     error = None
     try:
-        shapes = layer_shapes(probe, names, image_size)
+        shapes = layer_shapes(probe, modules, image_size)
     except (ValueError, RuntimeError) as err:
         # One module at a time: the capture stops the forward pass once its module ran, so
         # the modules before the failure keep their shapes (as a check of them alone would).
         error, shapes = str(err), {}
-        for name in names:
+        for name in modules:
             try:
                 shapes.update(layer_shapes(probe, [name], image_size))
             except (ValueError, RuntimeError):
@@ -154,7 +150,7 @@ def _compute(arch: str, image_size: int) -> dict:
     for member in torchvision.models.get_model_weights(arch):
         crop = getattr(member.transforms(), "crop_size", None)
         weights[member.name] = int(crop[0]) if crop else 224
-    return {"modules": names, "shapes": {k: list(v) for k, v in shapes.items()}, "shape_error": error,
+    return {"modules": modules, "shapes": {k: list(v) for k, v in shapes.items()}, "shape_error": error,
             "weights": weights}
 
 

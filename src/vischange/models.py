@@ -6,9 +6,7 @@ A checkpoint is a plain dict that `torch.load(..., weights_only=True)` accepts:
 
 from __future__ import annotations
 
-import difflib
 import os
-import re
 from pathlib import Path
 from typing import Iterable, Sequence
 from urllib.parse import urlparse
@@ -17,6 +15,7 @@ import torch
 import torchvision
 from torch import nn
 
+from . import names
 from .runtime import atomic_path
 
 
@@ -27,11 +26,7 @@ def available_architectures() -> list[str]:
 
 def check_architecture(arch: str) -> None:
     """Raise ValueError naming close matches if `arch` is not a torchvision classifier."""
-    names = available_architectures()
-    if arch not in names:
-        close = difflib.get_close_matches(arch, names, n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ValueError(f"unknown torchvision classification architecture {arch!r}{hint}")
+    names.check_architecture(arch, available_architectures())
 
 
 def build(arch: str, num_classes: int = 1000) -> nn.Module:
@@ -92,9 +87,7 @@ def get_module(model: nn.Module, name: str) -> nn.Module:
     """The submodule called `name`; KeyError with close matches otherwise."""
     modules = dict(model.named_modules())
     if name not in modules or not name:
-        close = difflib.get_close_matches(name, [n for n in modules if n], n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise KeyError(f"model has no module {name!r}{hint}")
+        raise KeyError(f"model has no module {name!r}{names.did_you_mean(name, [n for n in modules if n])}")
     return modules[name]
 
 
@@ -253,23 +246,10 @@ def write_base_from_weights(out: str | os.PathLike, *, arch: str, base: dict, no
     save_checkpoint(out, model, arch=arch, class_names=class_names, mean=normalize["mean"], std=normalize["std"])
 
 
-# A residual block of a torchvision ResNet: layerN.M.
-_BLOCK = re.compile(r"^layer\d+\.\d+$")
-
-
 def default_gram_layers(model: nn.Module) -> list[str]:
-    """`conv1` and every residual block (modules named layerN.M) of a torchvision ResNet.
-
-    ValueError for networks without that structure: name the layers in compare.gram_layers.
-    """
-    names = [name for name, _ in model.named_modules()]
-    blocks = [n for n in names if _BLOCK.match(n)]
-    if "conv1" not in names or not blocks:
-        raise ValueError(
-            "the embedding network has no ResNet conv1 and layerN.M blocks; list the Gram layers "
-            "in compare.gram_layers"
-        )
-    return ["conv1"] + blocks
+    """`conv1` and every residual block (modules named layerN.M) of a torchvision ResNet
+    (:func:`vischange.names.default_gram_layers` of its module names)."""
+    return names.default_gram_layers([name for name, _ in model.named_modules()])
 
 
 def embedding_input_size(arch: str, weights: str) -> int:

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
-from .. import archinfo
+from .. import archinfo, names
 from ..archinfo import ArchInfo
 from ..config import readable
-
-# A ResNet block's name (layerN.M), as vischange.models.default_gram_layers selects them.
-_BLOCK = re.compile(r"layer\d+\.\d+")
 
 
 def problems(config: dict, info: ArchInfo) -> list[str]:
@@ -37,9 +32,9 @@ def problems(config: dict, info: ArchInfo) -> list[str]:
             missing = info.missing_module(layer)
             if missing:
                 problems.append(f"config key compare.gram_layers[{i}]: {missing} (embedding network)")
-    elif "conv1" not in info.modules or not any(_BLOCK.fullmatch(n) for n in info.modules):
-        problems.append(
-            "config key compare.gram_layers: the embedding network has no ResNet conv1 and layerN.M blocks; "
-            "list the Gram layers in compare.gram_layers"
-        )
+    else:
+        try:
+            names.default_gram_layers(info.modules)
+        except ValueError as err:
+            problems.append(f"config key compare.gram_layers: {err}")
     return problems
