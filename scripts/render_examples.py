@@ -1,13 +1,16 @@
-"""Rule render_examples_<layer>: dataset mean activation and top-k dataset examples per channel."""
+"""Rule render_examples: for one network, every rendered channel's dataset mean activation
+and top-k dataset examples, all layers in one pass over the images."""
 from vischange.render import dataset_examples
 from vischange.runtime import start_job
 
 device = start_job(snakemake, torch=True)
 settings = snakemake.params.examples
+layers = snakemake.params.layers  # {layer: channels}
+out = snakemake.output
+images = iter(out.images)
 dataset_examples.dataset_examples(
     snakemake.input.model,
-    layer=snakemake.params.layer,
-    channels=snakemake.params.channels,
+    layers=layers,
     manifest=snakemake.input.images,
     image_size=snakemake.params.image_size,
     crop_fraction=snakemake.params.crop_fraction,
@@ -15,8 +18,10 @@ dataset_examples.dataset_examples(
     max_images=settings["max_images"],
     seed=snakemake.params.seed,
     device=device,
-    out_stats=snakemake.output.stats,
-    out_examples=snakemake.output.examples,
-    out_images=snakemake.output.images,
+    # The outputs list each layer's files in `layers` order (rule render_examples).
+    outputs={
+        layer: (stats, examples, [next(images) for _ in channels])
+        for (layer, channels), stats, examples in zip(layers.items(), out.stats, out.examples)
+    },
     workers=min(snakemake.threads, 4) - 1,
 )

@@ -118,8 +118,14 @@ def test_all_problems_reported_at_once():
 def test_selected_channels_and_chunks():
     assert vcfg.selected_channels({"render": {"channels": 3}}, {"a": 10}) == {"a": [0, 1, 2]}
     assert vcfg.selected_channels({"render": {"channels": "all"}}, {"a": 4}) == {"a": [0, 1, 2, 3]}
-    assert vcfg.chunks(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
-    assert vcfg.chunks([7], 64) == [[7]]
+    assert vcfg.chunks({"a": list(range(5))}, 2) == [[("a", [0, 1])], [("a", [2, 3])], [("a", [4])]]
+    assert vcfg.chunks({"a": [7]}, 64) == [[("a", [7])]]
+    # A job spans the end of one layer and the start of the next; every channel once, in order.
+    jobs = vcfg.chunks({"a": [0, 1, 2], "b": [5, 6, 7]}, 2)
+    assert jobs == [[("a", [0, 1])], [("a", [2]), ("b", [5])], [("b", [6, 7])]]
+    assert vcfg.chunks({"a": [0, 1], "b": [0]}, 64) == [[("a", [0, 1]), ("b", [0])]]
+    with pytest.raises(ValueError):
+        vcfg.chunks({"a": [0]}, 0)
 
 
 def test_config_readme_documents_every_key(schema):

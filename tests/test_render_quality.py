@@ -24,14 +24,17 @@ def test_own_channel_rank_counts_same_seed_rivals_only():
 
 
 class _Spotlight(nn.Module):
-    """'layer' output = the image's red channel and green channel as two feature maps."""
+    """'layer' output = the image's red and green channels as two feature maps; 'later' =
+    the blue channel, doubled, at half resolution."""
 
     def __init__(self):
         super().__init__()
         self.layer = nn.Identity()
+        self.later = nn.AvgPool2d(2)
 
     def forward(self, x):
-        return self.layer(x[:, :2])
+        self.layer(x[:, :2])
+        return self.later(2 * x[:, 2:])
 
 
 def _batches(images, size):
@@ -39,13 +42,13 @@ def _batches(images, size):
         yield images[start : start + size], torch.arange(start, min(start + size, len(images)))
 
 
-def test_scan_channels_top_k_mean_and_positions_do_not_depend_on_batching():
+def test_scan_layers_top_k_mean_and_positions_do_not_depend_on_batching():
     g = torch.Generator().manual_seed(0)
     images = torch.rand(10, 3, 4, 4, generator=g)
     images[7, 0, 2, 3] = 5.0  # the red channel's strongest image and position
     model = _Spotlight()
-    one = dx.scan_channels(model, "layer", [0, 1], _batches(images, 10), k=3)
-    many = dx.scan_channels(model, "layer", [0, 1], _batches(images, 3), k=3)
+    one = dx.scan_layers(model, {"layer": [0, 1]}, _batches(images, 10), k=3)["layer"]
+    many = dx.scan_layers(model, {"layer": [0, 1]}, _batches(images, 3), k=3)["layer"]
     for a, b in [(one.top_index, many.top_index), (one.top_yx, many.top_yx)]:
         np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(one.mean, many.mean, rtol=1e-6)
@@ -55,6 +58,21 @@ def test_scan_channels_top_k_mean_and_positions_do_not_depend_on_batching():
     expected = images[:, 1].flatten(1).max(1).values.sort(descending=True).values[:3]
     np.testing.assert_allclose(one.top_values[1], expected.numpy(), rtol=1e-6)
     assert one.feature_size == (4, 4) and one.images == 10
+
+
+def test_scan_layers_in_one_pass_equals_each_layer_alone():
+    images = torch.rand(9, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+    model = _Spotlight()
+    both = dx.scan_layers(model, {"layer": [1], "later": [0]}, _batches(images, 4), k=2)
+    alone = {name: dx.scan_layers(model, {name: chans}, _batches(images, 4), k=2)[name]
+             for name, chans in {"layer": [1], "later": [0]}.items()}
+    for name in both:
+        for field in ("channels", "mean", "max_mean", "top_values", "top_index", "top_yx"):
+            np.testing.assert_array_equal(getattr(both[name], field), getattr(alone[name], field))
+    # Only the asked channel: layer's channel 1 is the green one; later is the pooled, doubled blue.
+    np.testing.assert_allclose(both["layer"].mean, [images[:, 1].mean()], rtol=1e-6)
+    np.testing.assert_allclose(both["later"].mean, [2 * images[:, 2].mean()], rtol=1e-6)
+    assert both["later"].feature_size == (2, 2)
 
 
 @pytest.mark.parametrize("yx", [(0, 0), (1, 3), (3, 3)])

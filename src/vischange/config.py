@@ -7,7 +7,6 @@ real model and the file system. Every problem names its config key.
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -212,10 +211,28 @@ def selected_channels(config: dict, layer_channels: dict[str, int]) -> dict[str,
     }
 
 
-def chunks(channels: list[int], chunk_size: int) -> list[list[int]]:
-    """Split channel indices into consecutive chunks of at most `chunk_size`."""
-    n = math.ceil(len(channels) / chunk_size)
-    return [channels[i * chunk_size : (i + 1) * chunk_size] for i in range(n)]
+def chunks(channels: dict[str, list[int]], chunk_size: int) -> list[list[tuple[str, list[int]]]]:
+    """The render jobs of one network: the selected channels of every layer, in layer
+    order, cut into consecutive jobs of at most `chunk_size` channels.
+
+    channels: {layer: channel indices}. Returns one list per job of its (layer, channels)
+    parts, in order; a job may span the end of one layer and the start of the next, so
+    a few small layers share one job (one process start, one model load) while a wide
+    layer is still split over several.
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    flat = [(layer, c) for layer, chans in channels.items() for c in chans]
+    jobs = []
+    for start in range(0, len(flat), chunk_size):
+        parts: list[tuple[str, list[int]]] = []
+        for layer, c in flat[start : start + chunk_size]:
+            if parts and parts[-1][0] == layer:
+                parts[-1][1].append(c)
+            else:
+                parts.append((layer, [c]))
+        jobs.append(parts)
+    return jobs
 
 
 def load_schema(path: str | os.PathLike) -> dict:

@@ -56,10 +56,10 @@ BENCH = f"benchmarks/{EXP}"
 NETS = ["base", "finetuned"]
 LAYERS = config["render"]["layers"]
 SEEDS = config["render"]["seeds"]
-CHANNELS = vcfg.selected_channels(config, LAYER_CHANNELS)
-CHUNKS = {
-    layer: vcfg.chunks(CHANNELS[layer], config["render"]["chunk_size"]) for layer in LAYERS
-}
+_SELECTED = vcfg.selected_channels(config, LAYER_CHANNELS)
+CHANNELS = {layer: _SELECTED[layer] for layer in LAYERS}  # in render.layers order
+# The render jobs of one network: [(layer, channels), ...] per chunk (vischange.config.chunks).
+CHUNKS = vcfg.chunks(CHANNELS, config["render"]["chunk_size"])
 SPLITS = ["train", "val", "test"]
 # The render section as render jobs see it: MACO's own settings only when param is maco,
 # so that editing them does not rerun Fourier renders.

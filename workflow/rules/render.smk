@@ -1,92 +1,84 @@
-# Feature visualization of every selected channel, in jobs of (network, layer, chunk).
-# One rule per (layer, chunk): a rule's outputs must be fixed patterns, and this way
-# every render PNG is a declared output of the job that draws it.
+# Feature visualization of every selected channel, in jobs of (network, chunk): a chunk is
+# up to render.chunk_size channels, consecutive in layer order (vischange.config.chunks),
+# so a job may span two layers. One rule per chunk: a rule's outputs must be fixed
+# patterns, and this way every render PNG is a declared output of the job that draws it.
 
 
-for _layer in LAYERS:
-    for _index, _channels in enumerate(CHUNKS[_layer]):
-
-        rule:
-            name:
-                f"render_{_layer.replace('.', '_')}_chunk{_index}"
-            input:
-                model=f"{R}/models/{{net}}.pt",
-                images=f"{R}/data/train.csv",
-            output:
-                table=f"{R}/renders/{{net}}/{_layer}/chunks/{_index}.csv",
-                images=render_pngs("{net}", _layer, _channels),
-            params:
-                layer=_layer,
-                channels=_channels,
-                render=RENDER,
-                seed=config["seed"],
-                device=config["device"],
-            threads: side_by_side(4)
-            priority: PRIORITY["renders"]
-            resources:
-                gpu=GPU,
-                mem_mb=retry_mem_mb(16000),
-                runtime=retry_runtime(120),
-            # On a cluster, profiles/slurm merges several chunk jobs into one submission.
-            group:
-                "render"
-            log:
-                log_file("render", f"{{net}}/{_layer}/chunk{_index}"),
-            benchmark:
-                bench_file("render", f"{{net}}/{_layer}/chunk{_index}")
-            conda:
-                "../../envs/vischange.yaml"
-            script:
-                "../../scripts/render_chunk.py"
-
-
-# Per (network, layer): each rendered channel's mean activation on dataset images and
-# its top-k dataset examples, saved beside the renders.
-for _layer in LAYERS:
+for _index, _parts in enumerate(CHUNKS):
 
     rule:
         name:
-            f"render_examples_{_layer.replace('.', '_')}"
+            f"render_chunk{_index}"
         input:
             model=f"{R}/models/{{net}}.pt",
-            images=f"{R}/data/{config['render']['examples']['split']}.csv",
+            images=f"{R}/data/train.csv",
         output:
-            stats=f"{R}/renders/{{net}}/{_layer}/dataset.csv",
-            examples=f"{R}/renders/{{net}}/{_layer}/examples.csv",
-            images=[
-                f"{R}/renders/{{net}}/{_layer}/examples/c{c:04d}.png"
-                for c in CHANNELS[_layer]
-            ],
+            tables=[L.render_chunk("{net}", layer, _index) for layer, _ in _parts],
+            images=[png for layer, channels in _parts for png in render_pngs("{net}", layer, channels)],
         params:
-            layer=_layer,
-            channels=CHANNELS[_layer],
-            examples=config["render"]["examples"],
-            image_size=config["data"]["image_size"],
-            crop_fraction=config["data"]["eval_crop"],
+            parts=_parts,
+            render=RENDER,
             seed=config["seed"],
             device=config["device"],
-        threads: side_by_side(8)
+        threads: side_by_side(4)
         priority: PRIORITY["renders"]
         resources:
             gpu=GPU,
             mem_mb=retry_mem_mb(16000),
-            runtime=retry_runtime(60),
+            runtime=retry_runtime(120),
+        # On a cluster, profiles/slurm merges several chunk jobs into one submission.
+        group:
+            "render"
         log:
-            log_file("render_examples", f"{{net}}/{_layer}"),
+            log_file("render", f"{{net}}/chunk{_index}"),
         benchmark:
-            bench_file("render_examples", f"{{net}}/{_layer}")
+            bench_file("render", f"{{net}}/chunk{_index}")
         conda:
             "../../envs/vischange.yaml"
         script:
-            "../../scripts/render_examples.py"
+            "../../scripts/render_chunk.py"
+
+
+# Per network, one pass over the images for every rendered layer: each rendered channel's
+# mean activation on dataset images and its top-k dataset examples, saved beside the renders.
+rule render_examples:
+    input:
+        model=f"{R}/models/{{net}}.pt",
+        images=f"{R}/data/{config['render']['examples']['split']}.csv",
+    output:
+        stats=[f"{R}/renders/{{net}}/{layer}/dataset.csv" for layer in LAYERS],
+        examples=[L.examples_table("{net}", layer) for layer in LAYERS],
+        images=[L.example_png("{net}", layer, c) for layer in LAYERS for c in CHANNELS[layer]],
+    params:
+        layers=CHANNELS,
+        examples=config["render"]["examples"],
+        image_size=config["data"]["image_size"],
+        crop_fraction=config["data"]["eval_crop"],
+        seed=config["seed"],
+        device=config["device"],
+    threads: side_by_side(8)
+    priority: PRIORITY["renders"]
+    resources:
+        gpu=GPU,
+        mem_mb=retry_mem_mb(16000),
+        runtime=retry_runtime(60),
+    log:
+        log_file("render_examples", "{net}"),
+    benchmark:
+        bench_file("render_examples", "{net}")
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/render_examples.py"
 
 
 rule render_table:
     """Join a layer's chunk tables and its dataset statistics into renders.csv."""
     input:
         chunks=lambda wc: [
-            f"{R}/renders/{wc.net}/{wc.layer}/chunks/{i}.csv"
-            for i in range(len(CHUNKS[wc.layer]))
+            L.render_chunk(wc.net, wc.layer, i)
+            for i, parts in enumerate(CHUNKS)
+            if any(layer == wc.layer for layer, _ in parts)
         ],
         stats=f"{R}/renders/{{net}}/{{layer}}/dataset.csv",
     output:

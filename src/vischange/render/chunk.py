@@ -1,7 +1,9 @@
-"""One render job of the workflow: a chunk of a layer's channels, for one network, every seed.
+"""One render job of the workflow: a chunk of channels (of one or more layers), for one
+network, every seed.
 
 Writes a lossless PNG per (channel, seed) at renders/{net}/{layer}/c{channel:04d}_s{seed}.png
-and a chunk table; `tables.merge_tables` joins a layer's chunk tables into renders.csv.
+and a table per layer of the chunk; `tables.merge_tables` joins a layer's chunk tables into
+renders.csv.
 """
 
 from __future__ import annotations
@@ -43,24 +45,41 @@ def own_channel_rank(activations: torch.Tensor, channels: Sequence[int], seeds: 
 def render_chunk(
     model_path: str | Path,
     *,
-    layer: str,
-    channels: Sequence[int],
+    parts: Sequence[tuple[str, Sequence[int]]],
     settings: dict,
     seed: int,
     device: torch.device,
-    out_table: str | Path,
+    out_tables: Sequence[str | Path],
     out_images: Sequence[str | Path],
     dataset_manifest: str | Path | None = None,
-) -> pd.DataFrame:
-    """Render `channels` of `layer` under every seed in settings["seeds"]; write PNGs and table.
+) -> list[pd.DataFrame]:
+    """Render one job's channels under every seed in settings["seeds"]; write PNGs and tables.
 
-    settings: the config's `render` section (size, steps, lr, param, seeds, batch_size,
-    redirect_steps, compile). `out_images` must be exactly the PNG paths this chunk draws.
+    parts: the job's (layer, channels), as `vischange.config.chunks` cuts them; the model
+    is loaded once and each layer is rendered in its own batches. out_tables: one table
+    per part, in the same order. out_images: exactly the PNG paths this job draws, each in
+    its layer's render folder (`vischange.paths.Layout.render_png`). settings: the config's
+    `render` section (size, steps, lr, param, seeds, batch_size, redirect_steps, compile).
+    """
+    if len(out_tables) != len(parts):
+        raise ValueError(f"{len(parts)} layers but {len(out_tables)} tables")
+    model, normalize, _meta = models.load_network(model_path, device)
+    # A render's declared path, by (its layer's folder name, its file name).
+    declared = {(Path(p).parent.name, Path(p).name): Path(p) for p in out_images}
+    return [
+        _render_layer(model, normalize, layer, channels, settings, seed, device, table, declared, dataset_manifest)
+        for (layer, channels), table in zip(parts, out_tables)
+    ]
+
+
+def _render_layer(model, normalize, layer, channels, settings, seed, device, out_table, declared, dataset_manifest):
+    """Render `channels` of `layer`; save each PNG to its declared path and write the table.
+
     Table columns: layer, channel, seed, file, param, steps, objective (final mean
     activation of the channel on its render), own_rank (see :func:`own_channel_rank`;
-    among this chunk's renders), seconds (wall time per render: a batch's time / its size).
+    among this job's renders of the layer), seconds (wall time per render: a batch's
+    time / its size).
     """
-    model, normalize, meta = models.load_network(model_path, device)
     results = render_channels(
         model,
         layer,
@@ -78,14 +97,12 @@ def render_chunk(
     activations = image_activations(model, layer, torch.stack([r["image"] for r in results]), normalize=normalize,
                                     device=device, reduce="mean", batch_size=64)
     ranks = own_channel_rank(activations, [r["channel"] for r in results], [r["seed"] for r in results])
-    # Each render goes to the declared output of its name (the table's `file` column).
-    declared = {Path(p).name: Path(p) for p in out_images}
     rows = []
     for result, rank in zip(results, ranks):
         name = render_file_name(result["channel"], result["seed"])
-        path = declared.get(name)
+        path = declared.get((layer, name))
         if path is None:
-            raise RuntimeError(f"{name} is not a declared output of this chunk")
+            raise RuntimeError(f"{layer}/{name} is not a declared output of this job")
         save_png(result["image"], path)
         rows.append(
             {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -54,63 +54,80 @@ class ChannelExamples:
     images: int
 
 
-def scan_channels(
+class _Scan:
+    """Running per-channel sums and top-k of one layer (see :func:`scan_layers`)."""
+
+    def __init__(self, channels: Sequence[int], k: int):
+        self.channels = torch.as_tensor(list(channels), dtype=torch.long)
+        n_ch = len(self.channels)
+        self.k = k
+        self.total = torch.zeros(n_ch, dtype=torch.float64)
+        self.total_max = torch.zeros(n_ch, dtype=torch.float64)
+        self.best_v = torch.full((n_ch, 0), float("-inf"))
+        self.best_i = torch.zeros((n_ch, 0), dtype=torch.long)
+        self.best_p = torch.zeros((n_ch, 0), dtype=torch.long)
+        self.count = 0
+        self.feature_size = (0, 0)
+
+    def add(self, acts: Tensor, index) -> None:
+        """acts (N, C, h, w) of this layer's channels; index (N,) their dataset rows."""
+        n, n_ch, h, w = acts.shape
+        self.feature_size = (h, w)
+        flat = acts.flatten(2)  # (N, C, h*w)
+        self.total += flat.mean(2).sum(0).double()
+        peak, where = flat.max(2)  # (N, C)
+        self.total_max += peak.sum(0).double()
+        self.count += n
+        # Candidates: previous best first, then this batch in order; a stable sort keeps ties early.
+        cand_v = torch.cat([self.best_v, peak.T], 1)
+        cand_i = torch.cat([self.best_i, torch.as_tensor(index, dtype=torch.long).expand(n_ch, n)], 1)
+        cand_p = torch.cat([self.best_p, where.T], 1)
+        order = torch.sort(cand_v, dim=1, descending=True, stable=True).indices[:, : self.k]
+        self.best_v, self.best_i, self.best_p = (t.gather(1, order) for t in (cand_v, cand_i, cand_p))
+
+    def result(self) -> ChannelExamples:
+        h, w = self.feature_size
+        top_yx = torch.stack([self.best_p // w, self.best_p % w], -1)
+        return ChannelExamples(
+            channels=self.channels.numpy(),
+            mean=(self.total / self.count).numpy(),
+            max_mean=(self.total_max / self.count).numpy(),
+            top_values=self.best_v.numpy(),
+            top_index=self.best_i.numpy(),
+            top_yx=top_yx.numpy(),
+            feature_size=self.feature_size,
+            images=self.count,
+        )
+
+
+def scan_layers(
     model: nn.Module,
-    layer: str,
-    channels: Sequence[int],
+    layers: Mapping[str, Sequence[int]],
     batches,
     *,
     k: int,
     normalize: Callable[[Tensor], Tensor] | None = None,
     device: torch.device | str = "cpu",
     progress: bool = False,
-) -> ChannelExamples:
-    """One pass over `batches` of (images (N, 3, H, W) in [0, 1], dataset indices (N,)).
+) -> dict[str, ChannelExamples]:
+    """One pass over `batches` of (images (N, 3, H, W) in [0, 1], dataset indices (N,)) for
+    the channels of several layers: {layer: channel indices} -> {layer: ChannelExamples}.
 
     Keeps, per channel, running sums for the mean and the top-k images by spatial
     maximum (ties keep the earlier image, so the result does not depend on batching).
-    The forward pass stops at `layer` (no later layers run).
+    The forward pass stops at the deepest of `layers`; each layer's channels are picked
+    inside its hook, so only they leave the device.
     """
-    device = torch.device(device)
-    channels_t = torch.as_tensor(list(channels), dtype=torch.long)
-    n_ch = len(channels_t)
-    total = torch.zeros(n_ch, dtype=torch.float64)
-    total_max = torch.zeros(n_ch, dtype=torch.float64)
-    best_v = torch.full((n_ch, 0), float("-inf"))
-    best_i = torch.zeros((n_ch, 0), dtype=torch.long)
-    best_p = torch.zeros((n_ch, 0), dtype=torch.long)
-    count = 0
-    feature_size = (0, 0)
-    stream = iter_activations(model, layer, batches, normalize=normalize, device=device, channels=channels_t,
-                              progress=progress, desc=f"dataset {layer}")
-    for acts, index in stream:  # acts (N, C, h, w) float32 on the CPU
-        n, _, h, w = acts.shape
-        feature_size = (h, w)
-        flat = acts.flatten(2)  # (N, C, h*w)
-        total += flat.mean(2).sum(0).double()
-        peak, where = flat.max(2)  # (N, C)
-        total_max += peak.sum(0).double()
-        count += n
-        # Candidates: previous best first, then this batch in order; a stable sort keeps ties early.
-        cand_v = torch.cat([best_v, peak.T], 1)
-        cand_i = torch.cat([best_i, torch.as_tensor(index, dtype=torch.long).expand(n_ch, n)], 1)
-        cand_p = torch.cat([best_p, where.T], 1)
-        order = torch.sort(cand_v, dim=1, descending=True, stable=True).indices[:, :k]
-        best_v, best_i, best_p = (t.gather(1, order) for t in (cand_v, cand_i, cand_p))
-    if count == 0:
+    scans = {layer: _Scan(channels, k) for layer, channels in layers.items()}
+    picks = {layer: (lambda t, i=scan.channels: t[:, i.to(t.device)]) for layer, scan in scans.items()}
+    stream = iter_activations(model, list(layers), batches, normalize=normalize, device=device, reduce=picks,
+                              progress=progress, desc=f"dataset {', '.join(layers)}")
+    for acts, index in stream:  # {layer: (N, C, h, w)} float32 on the CPU
+        for layer, scan in scans.items():
+            scan.add(acts[layer], index)
+    if any(scan.count == 0 for scan in scans.values()):
         raise ValueError("no images to scan")
-    h, w = feature_size
-    top_yx = torch.stack([best_p // w, best_p % w], -1)
-    return ChannelExamples(
-        channels=channels_t.numpy(),
-        mean=(total / count).numpy(),
-        max_mean=(total_max / count).numpy(),
-        top_values=best_v.numpy(),
-        top_index=best_i.numpy(),
-        top_yx=top_yx.numpy(),
-        feature_size=feature_size,
-        images=count,
-    )
+    return {layer: scan.result() for layer, scan in scans.items()}
 
 
 def crop_box(yx: Sequence[int], feature_size: tuple[int, int], image_size: int) -> tuple[int, int, int, int]:
@@ -161,8 +178,7 @@ class _Indexed(torch.utils.data.Dataset):
 def dataset_examples(
     model_path: str | Path,
     *,
-    layer: str,
-    channels: Sequence[int],
+    layers: Mapping[str, Sequence[int]],
     manifest: str | Path,
     image_size: int,
     crop_fraction: float,
@@ -170,22 +186,23 @@ def dataset_examples(
     max_images: int | None,
     seed: int,
     device: torch.device,
-    out_stats: str | Path,
-    out_examples: str | Path,
-    out_images: Sequence[str | Path],
+    outputs: Mapping[str, tuple[str | Path, str | Path, Sequence[str | Path]]],
     batch_size: int = 64,
     workers: int = 0,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Scan a manifest with one network; write per-channel statistics, top-k examples and strips.
+) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """Scan a manifest once with one network for the channels of every layer in `layers`
+    ({layer: channel indices}); write, per layer, its statistics, top-k examples and strips.
 
-    out_stats: CSV with channel, dataset_mean, dataset_max_mean, images.
-    out_examples: CSV with channel, rank, path (as in the manifest), label, activation, y, x,
-        box_left, box_top, box_right, box_bottom (pixels of the image_size view).
-    out_images: one strip PNG per channel, in `channels` order (see :func:`example_strip`).
+    outputs: {layer: (stats CSV, examples CSV, strip PNGs)}:
+    - stats: channel, dataset_mean, dataset_max_mean, images;
+    - examples: channel, rank, path (as in the manifest), label, activation, y, x,
+      box_left, box_top, box_right, box_bottom (pixels of the image_size view);
+    - strips: one PNG per channel, in the layer's channel order (see :func:`example_strip`).
     max_images: a seeded random subset of the manifest when it is larger (None: all).
     """
-    if len(out_images) != len(channels):
-        raise ValueError(f"{len(channels)} channels but {len(out_images)} example images")
+    for layer, channels in layers.items():
+        if layer not in outputs or len(outputs[layer][2]) != len(channels):
+            raise ValueError(f"{layer}: {len(channels)} channels need as many example images")
     model, normalize, _meta = models.load_network(model_path, device)
     dataset = ManifestDataset(manifest, eval_transform(image_size, crop_fraction=crop_fraction))
     indices = np.arange(len(dataset))
@@ -194,9 +211,13 @@ def dataset_examples(
         indices = np.sort(rng.choice(len(dataset), size=max_images, replace=False))
     k = min(k, len(indices))
     loader = DataLoader(_Indexed(dataset, indices), batch_size=batch_size, shuffle=False, num_workers=workers)
-    found = scan_channels(
-        model, layer, channels, loader, k=k, normalize=normalize, device=device, progress=True
-    )
+    found = scan_layers(model, layers, loader, k=k, normalize=normalize, device=device, progress=True)
+    return {layer: _write_examples(found[layer], dataset, image_size, k, *outputs[layer]) for layer in layers}
+
+
+def _write_examples(found: ChannelExamples, dataset: ManifestDataset, image_size: int, k: int,
+                    out_stats, out_examples, out_images) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One layer's tables and strips (see :func:`dataset_examples`)."""
     stats = pd.DataFrame(
         {
             "channel": found.channels,
@@ -234,5 +255,5 @@ def dataset_examples(
     examples = pd.DataFrame(rows)
     write_csv(out_stats, stats)
     write_csv(out_examples, examples)
-    log.info("scanned %d images for %d channels of %s", found.images, len(found.channels), layer)
+    log.info("scanned %d images for %d channels", found.images, len(found.channels))
     return stats, examples

@@ -44,7 +44,7 @@ def quality_summary(tables: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame
     tables: renders.csv frames keyed by (net, layer). Columns: net, layer, renders,
     median_activation_ratio (render activation / the channel's dataset mean),
     own_channel_fraction (share of renders with own_rank 1: no other channel's render
-    of the same chunk and seed drives this channel harder), median_seconds.
+    of the same layer, job and seed drives this channel harder), median_seconds.
     """
     rows = []
     for (net, layer), table in tables.items():
