@@ -43,14 +43,15 @@ def busy(stop: mp.Event) -> None:
 
 
 def rule_names(workdir: Path, configfile: Path) -> list[str]:
-    """Rules of the workflow whose name contains one of RULES (render chunks are per layer)."""
+    """Rules of the workflow whose name contains one of RULES (render chunks and patch renders
+    are one rule per chunk or network)."""
     out = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
          "--configfile", str(configfile), "--list-rules"],
         capture_output=True, text=True, check=True,
     ).stdout
     names = [line.split()[0] for line in out.splitlines() if line.strip()]
-    return [n for n in names if any(r in n or (r == "render_chunk" and "_chunk" in n) for r in RULES)]
+    return [n for n in names if any(r in n for r in RULES)]
 
 
 def digest(path: Path) -> str:

@@ -1,21 +1,24 @@
-"""Rule patches_experiment: paste every patch onto every source-class test image; record predictions."""
+"""Rule patches_experiment_<net>: for every tested direction of one network, paste every patch
+onto every source-class test image; record predictions."""
 from vischange.patches import stages
 from vischange.runtime import start_job
 
 device = start_job(snakemake, torch=True)
-_a, _b, source, target = snakemake.params.job
-stages.experiment_stage(
-    snakemake.input.model,
-    snakemake.input.candidates,
-    snakemake.input.test,
-    snakemake.input.train,
-    snakemake.input.classes,
-    source=source,
-    target=target,
-    settings=snakemake.params.patches,
-    data=snakemake.params.data,
-    seed=snakemake.params.seed,
-    device=device,
-    out_table=snakemake.output.flips,
-    out_patches=snakemake.output.patches,
-)
+i, o, p = snakemake.input, snakemake.output, snakemake.params
+# Inputs and outputs list one entry per direction, in params.jobs order.
+for (_a, _b, source, target), candidates, flips, patches in zip(p.jobs, i.candidates, o.flips, o.patches):
+    stages.experiment_stage(
+        i.model,
+        candidates,
+        i.test,
+        i.train,
+        i.classes,
+        source=source,
+        target=target,
+        settings=p.patches,
+        data=p.data,
+        seed=p.seed,
+        device=device,
+        out_table=flips,
+        out_patches=patches,
+    )

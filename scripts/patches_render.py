@@ -1,23 +1,25 @@
-"""Rule patches_render: render the atlas patches of one (network, pair, direction)."""
+"""Rule patches_render_<net>: render the atlas patches of every tested direction of one network."""
 from vischange.patches import stages
 from vischange.runtime import start_job
 
 device = start_job(snakemake, torch=True)
-a, b, source, target = snakemake.params.job
-stages.render_stage(
-    snakemake.input.model,
-    snakemake.input.manifest,
-    snakemake.input.directions,
-    snakemake.input.cells,
-    pair=(a, b),
-    source=source,
-    target=target,
-    layer=snakemake.params.layer,
-    settings=snakemake.params.patches,
-    icon_settings=snakemake.params.icons,
-    image_size=snakemake.params.image_size,
-    seed=snakemake.params.seed,
-    device=device,
-    out_table=snakemake.output.table,
-    out_dir=snakemake.output.patches,
-)
+i, o, p = snakemake.input, snakemake.output, snakemake.params
+# Inputs and outputs list one entry per direction, in params.jobs order.
+for (a, b, source, target), cells, table, folder in zip(p.jobs, i.cells, o.tables, o.patches):
+    stages.render_stage(
+        i.model,
+        i.manifest,
+        i.directions,
+        cells,
+        pair=(a, b),
+        source=source,
+        target=target,
+        layer=p.layer,
+        settings=p.patches,
+        icon_settings=p.icons,
+        image_size=p.image_size,
+        seed=p.seed,
+        device=device,
+        out_table=table,
+        out_dir=folder,
+    )

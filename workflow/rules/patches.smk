@@ -1,110 +1,111 @@
 # Atlas patches (src/vischange/patches.py): patches rendered from the cells of a two-class
 # comparison that favour the target class, pasted onto test images of the other class,
 # against random-noise and random-image-crop patches.
-# render (GPU) -> experiment (GPU: the network over every image, patch, size, corner) -> summary.
+# render (GPU) -> experiment (GPU: the network over every image, patch, size, corner) -> summary,
+# each one job per network for all of its tested directions.
 # Paths: results/{experiment}/patches/{net}/{source}__{target}/ (class names as slugs).
 # Names and path helpers: patches_common.smk.
 
 
-rule patches_render:
-    """The atlas patches of one direction: the top-k cells toward the target, rendered like their icons."""
-    input:
-        model=f"{R}/models/{{net}}.pt",
-        manifest=f"{R}/data/train.csv",
-        directions=f"{A}/{{net}}/{PATCH_LAYER}/directions.npz",
-        cells=lambda w: f"{L.atlas_pair(w.net, PATCH_LAYER, *patch_job(w)[:2])}/cells.csv",
-    output:
-        table=f"{patch_dir()}/candidates.csv",
-        patches=directory(f"{patch_dir()}/candidates"),
-    wildcard_constraints:
-        source=_PATCH_SLUG,
-        target=_PATCH_SLUG,
-    params:
-        job=patch_job,
-        layer=PATCH_LAYER,
-        patches=PATCHES,
-        icons=ATLAS["icons"],
-        image_size=config["data"]["image_size"],
-        seed=config["seed"],
-        device=config["device"],
-    threads: side_by_side(4)
-    resources:
-        gpu=GPU,
-        mem_mb=retry_mem_mb(16000),
-        runtime=retry_runtime(60),
-    log:
-        log_file("patches_render", "{net}/{source}__{target}"),
-    benchmark:
-        bench_file("patches_render", "{net}/{source}__{target}")
-    conda:
-        "../../envs/vischange.yaml"
-    script:
-        "../../scripts/patches_render.py"
+# One rule per network and step (outputs must be fixed patterns; a network's tested
+# directions are known from the config), so each step is one job per network.
+for _net in PATCH_NETS:
+    _keys = patch_keys(_net)
+    _jobs = [PATCH_JOBS[k] for k in _keys]
 
+    rule:
+        name:
+            f"patches_render_{_net}"
+        input:
+            model=L.model(_net),
+            manifest=f"{R}/data/train.csv",
+            directions=f"{A}/{_net}/{PATCH_LAYER}/directions.npz",
+            # One per direction (a pair's two directions share its atlas).
+            cells=[f"{L.atlas_pair(_net, PATCH_LAYER, a, b)}/cells.csv" for a, b, _, _ in _jobs],
+        output:
+            tables=patch_files(_keys, "candidates.csv"),
+            patches=[directory(d) for d in patch_files(_keys, "candidates")],
+        params:
+            jobs=_jobs,
+            layer=PATCH_LAYER,
+            patches=PATCHES,
+            icons=ATLAS["icons"],
+            image_size=config["data"]["image_size"],
+            seed=config["seed"],
+            device=config["device"],
+        threads: side_by_side(4)
+        resources:
+            gpu=GPU,
+            mem_mb=retry_mem_mb(16000),
+            runtime=retry_runtime(60),
+        log:
+            log_file("patches_render", _net),
+        benchmark:
+            bench_file("patches_render", _net)
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/patches_render.py"
 
-rule patches_experiment:
-    """Every patch (atlas and baselines) at every size and corner on every source-class test image."""
-    input:
-        model=f"{R}/models/{{net}}.pt",
-        candidates=f"{patch_dir()}/candidates.csv",
-        test=lambda w: patch_data(w.net)["test"],
-        train=lambda w: patch_data(w.net)["train"],
-        classes=lambda w: patch_data(w.net)["classes"],
-    output:
-        flips=f"{patch_dir()}/flips.csv",
-        patches=f"{patch_dir()}/patches.csv",
-    wildcard_constraints:
-        source=_PATCH_SLUG,
-        target=_PATCH_SLUG,
-    params:
-        job=patch_job,
-        patches=PATCHES,
-        data=config["data"],
-        seed=config["seed"],
-        device=config["device"],
-    threads: side_by_side(4)
-    resources:
-        gpu=GPU,
-        mem_mb=retry_mem_mb(16000),
-        runtime=retry_runtime(60),
-    log:
-        log_file("patches_experiment", "{net}/{source}__{target}"),
-    benchmark:
-        bench_file("patches_experiment", "{net}/{source}__{target}")
-    conda:
-        "../../envs/vischange.yaml"
-    script:
-        "../../scripts/patches_experiment.py"
+    rule:
+        name:
+            f"patches_experiment_{_net}"
+        input:
+            model=L.model(_net),
+            candidates=patch_files(_keys, "candidates.csv"),
+            test=patch_data(_net)["test"],
+            train=patch_data(_net)["train"],
+            classes=patch_data(_net)["classes"],
+        output:
+            flips=patch_files(_keys, "flips.csv"),
+            patches=patch_files(_keys, "patches.csv"),
+        params:
+            jobs=_jobs,
+            patches=PATCHES,
+            data=config["data"],
+            seed=config["seed"],
+            device=config["device"],
+        threads: side_by_side(4)
+        resources:
+            gpu=GPU,
+            mem_mb=retry_mem_mb(16000),
+            runtime=retry_runtime(60),
+        log:
+            log_file("patches_experiment", _net),
+        benchmark:
+            bench_file("patches_experiment", _net)
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/patches_experiment.py"
 
-
-rule patches_summary:
-    """Flip rates (per patch, size, corner; best corner per image), the rate figure and the gallery."""
-    input:
-        flips=f"{patch_dir()}/flips.csv",
-        candidates=f"{patch_dir()}/candidates.csv",
-        test=lambda w: patch_data(w.net)["test"],
-    output:
-        summary=f"{patch_dir()}/summary.csv",
-        json=f"{patch_dir()}/summary.json",
-        rates=[f"{patch_dir()}/flip_rate.png", f"{patch_dir()}/flip_rate.pdf"],
-        gallery=[f"{patch_dir()}/gallery.png", f"{patch_dir()}/gallery.pdf"],
-    wildcard_constraints:
-        source=_PATCH_SLUG,
-        target=_PATCH_SLUG,
-    params:
-        job=patch_job,
-        layer=PATCH_LAYER,
-        data=config["data"],
-        gallery=PATCHES["gallery"],
-    localrule: True
-    log:
-        log_file("patches_summary", "{net}/{source}__{target}"),
-    benchmark:
-        bench_file("patches_summary", "{net}/{source}__{target}")
-    conda:
-        "../../envs/vischange.yaml"
-    script:
-        "../../scripts/patches_summary.py"
+    rule:
+        name:
+            f"patches_summary_{_net}"
+        input:
+            flips=patch_files(_keys, "flips.csv"),
+            candidates=patch_files(_keys, "candidates.csv"),
+            test=patch_data(_net)["test"],
+        output:
+            summary=patch_files(_keys, "summary.csv"),
+            json=patch_files(_keys, "summary.json"),
+            rates=patch_files(_keys, "flip_rate.png", "flip_rate.pdf"),
+            gallery=patch_files(_keys, "gallery.png", "gallery.pdf"),
+        params:
+            net=_net,
+            jobs=_jobs,
+            layer=PATCH_LAYER,
+            data=config["data"],
+            gallery=PATCHES["gallery"],
+        localrule: True
+        log:
+            log_file("patches_summary", _net),
+        benchmark:
+            bench_file("patches_summary", _net)
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/patches_summary.py"
 
 
 if PATCH_JOBS:

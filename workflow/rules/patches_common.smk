@@ -28,15 +28,23 @@ def _patch_jobs():
 
 
 PATCH_JOBS = _patch_jobs()
-_PATCH_SLUG = "|".join(sorted({re.escape(k[i]) for k in PATCH_JOBS for i in (1, 2)})) or "(?!)"
+# The networks with a tested direction: each step runs one job per network.
+PATCH_NETS = [net for net in NETS if any(key[0] == net for key in PATCH_JOBS)]
 
 
 def patch_dir(net="{net}", source="{source}", target="{target}"):
     return L.patch_dir(net, source, target)
 
 
-def patch_job(wildcards):
-    return PATCH_JOBS[(wildcards.net, wildcards.source, wildcards.target)]
+def patch_keys(net):
+    """The (net, source slug, target slug) keys of a network's tested directions, in order."""
+    return [key for key in PATCH_JOBS if key[0] == net]
+
+
+def patch_files(keys, *names):
+    """The files `names` of the directions `keys`, direction by direction, names inner: the
+    order in which the patch scripts pair them with params.jobs."""
+    return [f"{patch_dir(*key)}/{name}" for key in keys for name in names]
 
 
 def patch_data(net):

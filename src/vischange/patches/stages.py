@@ -1,6 +1,7 @@
-"""The atlas-patch stages of the workflow, one function per rule.
+"""The atlas-patch stages of the workflow, one function per rule and direction (each rule
+runs one job per network, calling its function once per tested direction).
 
-* :func:`render_stage` (rule ``patches_render``): candidates and their renders. In a pair
+* :func:`render_stage` (rules ``patches_render_<net>``): candidates and their renders. In a pair
   atlas ``a_vs_b`` the x axis is ``attribution(a) - attribution(b)`` (cells.csv column
   ``attribution_difference``); the patches favouring T are the filled cells with the
   largest signed difference toward T (``+`` for T = a, ``-`` for T = b), at most
@@ -9,13 +10,13 @@
   direction, ``dot x cos^n``, the icon's seed and parameterization), but at patch
   resolution (``patches.render_size``, default the largest patch in pixels) and with
   ``patches.steps`` steps.
-* :func:`experiment_stage` (rule ``patches_experiment``): every source-class test image
+* :func:`experiment_stage` (rules ``patches_experiment_<net>``): every source-class test image
   of the network's own task, every patch (the atlas patches and the baselines), every
   size (fraction of the image side) and each of the four corners; the network's top-1
   class and the probabilities of T and S before and after. Baselines, drawn with seeds
   from the config seed: uniform random noise, and a square cut at native scale from a
   random training image of the network's task that is not of class T.
-* :func:`summary_stage` (rule ``patches_summary``): flip rates per (patch, size,
+* :func:`summary_stage` (rules ``patches_summary_<net>``): flip rates per (patch, size,
   corner), and per image the best corner as the article does; figures.
 * :func:`overview_stage` (rule ``patches_overview``): every tested (network, direction)
   in one table and figure.
@@ -152,6 +153,7 @@ def experiment_stage(
     """
     size_px = data["image_size"]
     model, normalize, meta = models.load_network(model_path, device, class_names=read_classes(classes))
+    models.for_inference(model)  # 192 passes over the test images per direction in the demo
     names = list(meta["class_names"])
     s, t = names.index(source), names.index(target)
     relative, paths = source_images(test_manifest, classes, source, settings["max_images"], seed)
