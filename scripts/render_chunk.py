@@ -3,6 +3,11 @@ from vischange.render import chunk
 from vischange.runtime import start_job
 
 device = start_job(snakemake, torch=True)
+p = snakemake.params
+# The rule lists the PNGs part by part, each channel's seeds together: split them per part.
+images, out = iter(snakemake.output.images), []
+for _layer, channels in p.parts:
+    out.append([next(images) for _ in range(len(channels) * len(p.render["seeds"]))])
 chunk.render_chunk(
     snakemake.input.model,
     parts=snakemake.params.parts,
@@ -10,6 +15,6 @@ chunk.render_chunk(
     seed=snakemake.params.seed,
     device=device,
     out_tables=snakemake.output.tables,
-    out_images=snakemake.output.images,
+    out_images=out,
     dataset_manifest=snakemake.input.images,
 )

@@ -50,25 +50,25 @@ def render_chunk(
     seed: int,
     device: torch.device,
     out_tables: Sequence[str | Path],
-    out_images: Sequence[str | Path],
+    out_images: Sequence[Sequence[str | Path]],
     dataset_manifest: str | Path | None = None,
 ) -> list[pd.DataFrame]:
     """Render one job's channels under every seed in settings["seeds"]; write PNGs and tables.
 
     parts: the job's (layer, channels), as `vischange.config.chunks` cuts them; the model
     is loaded once and each layer is rendered in its own batches. out_tables: one table
-    per part, in the same order. out_images: exactly the PNG paths this job draws, each in
-    its layer's render folder (`vischange.paths.Layout.render_png`). settings: the config's
+    per part, in the same order. out_images: per part, exactly the PNG paths it draws
+    (named by `vischange.paths.render_file_name`). settings: the config's
     `render` section (size, steps, lr, param, seeds, batch_size, redirect_steps, compile).
     """
-    if len(out_tables) != len(parts):
-        raise ValueError(f"{len(parts)} layers but {len(out_tables)} tables")
+    if not len(out_tables) == len(out_images) == len(parts):
+        raise ValueError(f"{len(parts)} layers but {len(out_tables)} tables and {len(out_images)} image lists")
     model, normalize, _meta = models.load_network(model_path, device)
-    # A render's declared path, by (its layer's folder name, its file name).
-    declared = {(Path(p).parent.name, Path(p).name): Path(p) for p in out_images}
     return [
-        _render_layer(model, normalize, layer, channels, settings, seed, device, table, declared, dataset_manifest)
-        for (layer, channels), table in zip(parts, out_tables)
+        # Each render goes to the declared output of its name (the table's `file` column).
+        _render_layer(model, normalize, layer, channels, settings, seed, device, table,
+                      {Path(p).name: Path(p) for p in images}, dataset_manifest)
+        for (layer, channels), table, images in zip(parts, out_tables, out_images)
     ]
 
 
@@ -100,7 +100,7 @@ def _render_layer(model, normalize, layer, channels, settings, seed, device, out
     rows = []
     for result, rank in zip(results, ranks):
         name = render_file_name(result["channel"], result["seed"])
-        path = declared.get((layer, name))
+        path = declared.get(name)
         if path is None:
             raise RuntimeError(f"{layer}/{name} is not a declared output of this job")
         save_png(result["image"], path)
