@@ -17,8 +17,10 @@ layers = stats.layer_summary(channels, gram, p.percentile)
 channels, layers = inference.with_inference(
     channels, layers, cosine, renders, p.inference, derive_seed(p.seed, "changed-share")
 )
+# Which similarity scale the statistics used, and how well each one separates change from noise.
+layers = layers.assign(similarity=p.similarity).merge(stats.separation(cosine), on="layer", how="left")
 cut = json.loads(open(snakemake.input.cut).read())
 write_csv(snakemake.output.channels, channels)
 write_csv(snakemake.output.gram, gram)
 write_csv(snakemake.output.layers, layers)
-write_json(snakemake.output.summary, stats.summary(layers, gram, cut, renders, p.percentile))
+write_json(snakemake.output.summary, {**stats.summary(layers, gram, cut, renders, p.percentile), "similarity": p.similarity})

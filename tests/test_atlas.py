@@ -4,6 +4,7 @@ reproducibility, attribution, PCA and icon sharding."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torchvision
@@ -198,6 +199,26 @@ def test_identical_vectors_share_one_point(clusters):
     np.testing.assert_array_equal(doubled[: len(x)], doubled[len(x) :])
 
 
+def test_fit_on_one_set_and_transform_another(clusters, umap_runs):
+    x, labels = clusters
+    rng = np.random.default_rng(5)
+    moved = np.abs(x[labels == 0] + rng.normal(scale=0.05, size=(25, 20)))  # cluster 0, slightly perturbed
+    fitted, (same, near) = layout.umap_fit_transform(x, [x, moved], n_neighbors=8, min_dist=0.1, pca=10, seed=3)
+    np.testing.assert_array_equal(fitted, umap_runs[0])  # the fit is the base layout itself
+    np.testing.assert_array_equal(same, fitted)  # unchanged vectors keep their fitted point exactly
+    centroids = np.stack([fitted[labels == k].mean(axis=0) for k in range(3)])
+    nearest = np.linalg.norm(near[:, None] - centroids[None], axis=2).argmin(axis=1)
+    assert (nearest == 0).mean() > 0.9  # placed among their own cluster, not anywhere
+    tiny, (other,) = layout.umap_fit_transform(np.ones((3, 5)), [np.zeros((2, 5))])
+    assert tiny.tolist() == [[0.0, 0.0]] * 3 and other.tolist() == [[0.0, 0.0]] * 2
+
+
+def test_normalize_layout_with_a_reference_maps_like_the_reference():
+    ref = np.array([[0.0, 0.0], [10.0, 2.0]])
+    out = grid.normalize_layout(np.array([[5.0, 1.0], [20.0, -1.0]]), (0, 100), reference=ref)
+    np.testing.assert_allclose(out, [[0.5, 0.5], [1.0, 0.0]])  # outside the reference: clamped
+
+
 def test_tiny_sample_sets_get_a_trivial_layout():
     assert layout.umap_layout(np.ones((3, 5))).tolist() == [[0.0, 0.0]] * 3
     assert layout.umap_layout(np.ones((0, 5))).shape == (0, 2)
@@ -343,3 +364,30 @@ def test_moment_activations_are_the_map_at_those_positions():
     want = torch.stack([full[i, :, moment[i]].T for i in range(2)]).reshape(-1, 4)
     torch.testing.assert_close(m, want)
     torch.testing.assert_close(acts, torch.stack([full[0, :, 0], full[1, :, 7]]))
+
+
+def test_null_sample_takes_another_position_of_the_same_image():
+    from vischange.atlas.stages import null_sample
+
+    # 2 images, a 2 x 2 map, 3 moment positions each; activations encode (image, position).
+    where = np.array([[1, 3, 0], [2, 0, 1]])
+    moments = np.array([[10 * i + p] for i in range(2) for p in where[i]], dtype=np.float32)
+    data = {"moment_acts": moments, "moment_positions": where, "map_shape": np.array([2, 2]),
+            "positions": np.array([[0, 1], [1, 0]])}  # flat 1 and 2: the first moment position of each
+    assert null_sample(data)[:, 0].tolist() == [3.0, 10.0]  # image 0 -> position 3, image 1 -> position 0
+    assert null_sample({**data, "moment_positions": np.zeros((2, 0), dtype=np.int64)}) is None
+    assert null_sample({"acts": moments}) is None
+
+
+def test_movement_tests_find_moved_cells_and_spare_unmoved_ones():
+    from vischange.atlas.stages import movement_tests
+
+    rng = np.random.default_rng(0)
+    null = rng.uniform(0.05, 0.15, size=60)
+    frame = pd.DataFrame({"cell": np.repeat([0, 1, 2], 20), "null": null})
+    frame["distance"] = np.where(frame.cell == 0, null + 0.3, 0.0)  # cell 0 moved, cells 1-2 frozen
+    frame.loc[frame.cell == 2, "distance"] = null[40:] + rng.normal(0, 0.01, 20)  # cell 2: like the null
+    tests = movement_tests(frame, min_count=5, fdr=0.05)
+    assert tests.loc[0, "moved_beyond_null"] and tests.loc[0, "q_moved"] < 1e-3
+    assert not tests.loc[1, "moved_beyond_null"] and not tests.loc[2, "moved_beyond_null"]
+    assert len(movement_tests(frame[frame.cell == 0].head(3), min_count=5, fdr=0.05)) == 0

@@ -124,3 +124,26 @@ def test_embedding_network_from_a_local_weights_file(tmp_path, resnet):
     images = torch.rand(2, 3, 32, 32)
     assert torch.allclose(compare.embed(model, images, normalize), compare.embed(resnet, images, normalize))
     assert models.embedding_input_size("resnet18", "IMAGENET1K_V1") == 224
+
+
+def test_centered_cosine_removes_the_shared_component(tmp_path, resnet):
+    rng = np.random.default_rng(1)
+    a, b = (rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(2))
+    images = {("base", 0, 0): a, ("finetuned", 0, 0): a.copy(), ("base", 0, 1): b, ("finetuned", 0, 1): b.copy()}
+    tables = _write_renders(tmp_path, images)
+    models.save_checkpoint(tmp_path / "net.pt", resnet, arch="resnet18", class_names=list("abcd"), mean=[0.5] * 3, std=[0.25] * 3)
+    kwargs = dict(device=torch.device("cpu"), image_size=32, batch_size=2)
+    cos, _ = compare.compare_features(tables, tmp_path / "net.pt", similarity="centered", **kwargs)
+    assert list(cos.columns[-3:]) == ["cosine_raw", "cosine_centered", "cosine"]
+    same = (cos.net_a != cos.net_b) & (cos.seed_a == cos.seed_b)
+    assert (cos[same][["cosine_raw", "cosine_centered"]] == 1.0).all().all()  # identical renders: exactly 1
+    # Two distinct renders, each twice: minus their mean they point in opposite directions,
+    # while post-ReLU features keep the raw cosine positive.
+    other = cos[~same]
+    assert other.cosine_centered.to_numpy() == pytest.approx(-1.0, abs=1e-9)
+    assert (other.cosine_raw > 0).all()
+    assert (cos.cosine == cos.cosine_centered).all()
+    raw, _ = compare.compare_features(tables, tmp_path / "net.pt", similarity="raw", **kwargs)
+    assert (raw.cosine == raw.cosine_raw).all()
+    with pytest.raises(ValueError, match="similarity must be"):
+        compare.compare_features(tables, tmp_path / "net.pt", similarity="dataset", **kwargs)

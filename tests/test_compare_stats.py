@@ -133,3 +133,25 @@ def test_top_channels_skip_gray_and_break_ties_by_channel():
     assert list(stats.top_channels(channels, "a", 2, True).channel) == [1, 0]  # 3 is gray
     assert list(stats.top_channels(channels, "a", 3, False).channel) == [4, 0, 2]
     assert len(stats.top_channels(channels, "a", 10, True)) == 4
+
+
+def test_cohens_d_by_hand():
+    a, b = np.array([3.0, 5.0]), np.array([1.0, 2.0, 3.0])
+    pooled = (1 * 2.0 + 2 * 1.0) / 3  # ddof-1 variances 2 and 1
+    assert stats.cohens_d(a, b) == pytest.approx((4.0 - 2.0) / np.sqrt(pooled))
+    assert np.isnan(stats.cohens_d(np.array([1.0]), b))
+    assert np.isnan(stats.cohens_d(np.array([1.0, 1.0]), np.array([1.0, 1.0])))
+
+
+def test_separation_prefers_the_scale_that_separates():
+    rows = []
+    for channel in range(4):
+        for (na, sa), (nb, sb) in itertools.combinations([("base", 0), ("base", 1), ("finetuned", 0), ("finetuned", 1)], 2):
+            cross = na != nb and sa != sb
+            rows.append({"layer": "l", "channel": channel, "net_a": na, "seed_a": sa, "net_b": nb, "seed_b": sb,
+                         # raw: change and noise alike; centred: change clearly further apart
+                         "cosine_raw": 0.99 - 0.001 * channel,
+                         "cosine_centered": (0.2 if cross else 0.8) - 0.01 * channel})
+    sep = stats.separation(pd.DataFrame(rows)).iloc[0]
+    assert sep.n_cross == 8 and sep.n_noise == 8  # 2 cross-seed and 2 same-network pairs per channel
+    assert sep.separation_centered > 5 and abs(sep.separation_raw) < 1e-9

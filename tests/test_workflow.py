@@ -330,7 +330,8 @@ def test_atlas_outputs(first_run, config):
         assert len(shared) == 2 * n_images
         assert compare.count_base.sum() == compare.count_finetuned.sum() == n_images
         assert compare.moved_cosine.dropna().between(-1.0001, 1.0001).all()
-        assert "union" in json.loads((root / "compare" / layer / "layout.json").read_text())["method"]
+        info = json.loads((root / "compare" / layer / "layout.json").read_text())
+        assert info["fit"] == "base" and "transform" in info["method"] and info["mean_null_distance"] > 0
         for name in ("atlas.png", "atlas.pdf", "movement.png", "movement.pdf", "icons_base.png", "icons_finetuned.png"):
             assert (root / "compare" / layer / name).stat().st_size > 1000, name
 
@@ -350,6 +351,8 @@ def test_frozen_layer_atlases_agree(first_run, config):
         compare = _read_cells(out / "compare" / layer / "cells.csv")
         assert (compare.moved_cosine.dropna() > 0.99999).all()
         assert (compare.moved_distance.dropna() == 0).all() and (compare.same_cell.dropna() == 1).all()
+        # The null (the base network at another position) did move, so no frozen cell moved beyond it.
+        assert (compare.null_distance.dropna() > 0).any() and not compare.moved_beyond_null.fillna(False).astype(bool).any()
         assert (compare.count_base == compare.count_finetuned).all()
         assert compare.icon_base.equals(compare.icon_finetuned)
         icons = list(base.icon.dropna()) + list(compare.icon_base.dropna())

@@ -53,7 +53,8 @@ rule atlas_layout:
         # Only what the layouts and the whitening use: label or icon-render settings do not
         # rerun the layouts (nor, through directions.npz, the icons).
         atlas={
-            **{k: ATLAS[k] for k in ("layout", "grid_size", "class_grid_size", "classes", "class_pairs", "min_count", "top_classes")},
+            **{k: ATLAS[k] for k in ("layout", "grid_size", "class_grid_size", "classes", "class_pairs", "min_count", "top_classes",
+                                     "compare")},
             "icons": {k: v for k, v in ATLAS["icons"].items() if k.startswith("whiten")},
         },
         seed=config["seed"],
@@ -186,8 +187,10 @@ atlas/{net}/{layer}/icons/{k}.csv        icons rendered by shard k: atlas, row, 
 atlas/{net}/{layer}/icons/{k}/*.png      the icons of shard k
 atlas/compare/{layer}/layout.csv         sample, net, x, y, row, col, label (one shared layout of both networks)
 atlas/compare/{layer}/cells.csv          row, col, {count,filled,top_class,top_attribution,top_classes,label,
-                                         label_share,icon}_{base,finetuned}, moved_cosine, moved_distance, same_cell
-atlas/compare/{layer}/layout.json        how the shared layout was built, mean movement
+                                         label_share,icon}_{base,finetuned}, moved_cosine, moved_distance, same_cell,
+                                         null_distance, p_moved, q_moved, moved_beyond_null (against the null sample)
+atlas/compare/{layer}/layout.json        how the shared layout was built (atlas.compare.fit), mean movement and null,
+                                         cells tested and moved beyond the null
 atlas/compare/{layer}/icons_{net}.png    each network's icon grid on the shared layout
 atlas/compare/{layer}/atlas.{png,pdf}    both networks' icons side by side
 atlas/compare/{layer}/movement.{png,pdf} samples per cell of each network, and how far activations moved

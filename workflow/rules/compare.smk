@@ -61,6 +61,7 @@ rule compare_features:
         gram=f"{R}/compare/gram_pairs.csv",
     params:
         tables=list(RENDER_TABLES),
+        similarity=_CMP["similarity"],
         image_size=vcfg.embedding_size(config),
         gram_layers=_CMP["gram_layers"],
         batch_size=_CMP["batch_size"],
@@ -97,6 +98,7 @@ rule compare_channels:
         trainable=config["finetune"]["trainable"],
         percentile=_CMP["noise_percentile"],
         inference={k: _CMP[k] for k in ("fdr", "prior_df", "pi0_lambda", "n_boot")},
+        similarity=_CMP["similarity"],
         seed=config["seed"],
     localrule: True
     log:
@@ -120,7 +122,9 @@ document_outputs(
 models/embedding.pt                      only with compare.embedding other than base: the embedding network
 compare/renders.csv                      net, layer, channel, seed, file, gray_score, gray (one row per render)
 compare/gray_cut.json                    the gray cut: threshold, method (spike or fallback), jump, lower, upper, settings
-compare/cosine_pairs.csv                 layer, channel, net_a, seed_a, net_b, seed_b, cosine (every pair of a channel's renders)
+compare/cosine_pairs.csv                 layer, channel, net_a, seed_a, net_b, seed_b, cosine_raw, cosine_centered (minus the
+                                         mean embedding of the layer's renders), cosine (the one compare.similarity names; every pair of a
+                                         channel's renders)
 compare/gram_pairs.csv                   the same pairs, with feature_layer and gram_distance (one row per Gram layer)
 compare/channels.csv                     one row per layer and channel: fine_tuned, n_seeds, gray_score_{base,finetuned},
                                          gray_{base,finetuned}, gray, cosine, noise_floor, below_floor, change_score,
@@ -135,7 +139,9 @@ compare/gram.csv                         layer, channel, feature_layer, fine_tun
 compare/layers.csv                       one row per render layer: counts (channels, gray, used, below floor), median and
                                          quartiles of cosine, noise floor, share_below_floor, median change score, Gram medians; and n_tested,
                                          n_significant, share_significant, n_{identical,died,born,gray_both,untestable}, n_changed_all,
-                                         pi0 (Storey), changed_share with changed_share_{low,high} (bootstrap), fdr, pi0_lambda
+                                         pi0 (Storey), changed_share with changed_share_{low,high} (bootstrap), fdr, pi0_lambda;
+                                         similarity (the scale used), n_cross, n_noise, separation_{raw,centered} (Cohen's d of
+                                         pair distances, cross-network against seed-vs-seed)
 compare/summary.json                     what the paper quotes: the gray cut and counts, layers.csv's rows, and median Gram
                                          distances per render layer and Gram layer
 """,

@@ -138,7 +138,8 @@ def collect(
 
     Returns:
         ``{"acts": (N, C) float32, "attributions": (N, K) float32, "positions": (N, 2)
-        int64, "map_shape": (2,) int64}``, and ``"moment_acts"`` when asked.
+        int64, "map_shape": (2,) int64}``, and when asked ``"moment_acts"`` with
+        ``"moment_positions"`` ((N, k) int64 flat positions, row * width + column).
     """
     model.eval().to(device)
     acts, attrs, moments = [], [], []
@@ -170,6 +171,7 @@ def collect(
     }
     if moments:
         out["moment_acts"] = torch.cat(moments).numpy()
+        out["moment_positions"] = moment
     if len(out["acts"]) != n_images:
         raise RuntimeError(f"collected {len(out['acts'])} samples for {n_images} images")
     log.info("collected %d samples of %s (%d channels, map %dx%d)", n_images, layer, out["acts"].shape[1], height, width)

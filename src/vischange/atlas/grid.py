@@ -26,13 +26,17 @@ __all__ = [
 ]
 
 
-def normalize_layout(xy: np.ndarray, clip: Sequence[float] = (1.0, 99.0)) -> np.ndarray:
+def normalize_layout(
+    xy: np.ndarray, clip: Sequence[float] = (1.0, 99.0), reference: np.ndarray | None = None
+) -> np.ndarray:
     """Map each axis of a layout to [0, 1] after clipping outliers at percentiles.
 
     Args:
         xy: (N, D) layout coordinates (D = 2 for atlases).
         clip: (low, high) percentiles in [0, 100]; values beyond them are clamped, so a
             few outliers cannot squeeze the rest of the layout into a corner.
+        reference: (M, D) coordinates whose percentiles define the map (default `xy`):
+            points placed into a fitted layout are mapped as the fitted points are.
 
     Returns:
         (N, D) float64 in [0, 1]. An axis with no spread maps to 0.5.
@@ -46,8 +50,9 @@ def normalize_layout(xy: np.ndarray, clip: Sequence[float] = (1.0, 99.0)) -> np.
     out = np.full_like(xy, 0.5)
     if len(xy) == 0:
         return out
-    lo = np.percentile(xy, low, axis=0)
-    hi = np.percentile(xy, high, axis=0)
+    ref = xy if reference is None else np.asarray(reference, dtype=np.float64)
+    lo = np.percentile(ref, low, axis=0)
+    hi = np.percentile(ref, high, axis=0)
     for d in range(xy.shape[1]):
         if hi[d] > lo[d]:
             out[:, d] = (np.clip(xy[:, d], lo[d], hi[d]) - lo[d]) / (hi[d] - lo[d])

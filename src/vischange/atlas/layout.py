@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["project_pca", "umap_layout", "pair_layout"]
+__all__ = ["project_pca", "pca_axes", "umap_layout", "umap_fit_transform", "pair_layout"]
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +31,18 @@ def project_pca(x: np.ndarray, components: int) -> np.ndarray:
     float64.
     """
     x = np.asarray(x, dtype=np.float64)
+    return x @ pca_axes(x, components)
+
+
+def pca_axes(x: np.ndarray, components: int) -> np.ndarray:
+    """The (C, k) uncentred principal axes of (N, C) vectors used by :func:`project_pca`,
+    k = min(components, C); project other vectors on them with ``y @ axes``."""
+    x = np.asarray(x, dtype=np.float64)
     k = min(int(components), x.shape[1])
     evals, evecs = np.linalg.eigh(x.T @ x / max(len(x), 1))
     axes = evecs[:, ::-1][:, :k]
     signs = np.sign(axes[np.abs(axes).argmax(axis=0), np.arange(k)])
-    return x @ (axes * np.where(signs == 0, 1.0, signs))
+    return axes * np.where(signs == 0, 1.0, signs)
 
 
 def umap_layout(
@@ -94,6 +101,60 @@ def umap_layout(
         warnings.simplefilter("ignore", RuntimeWarning)
         out = reducer.fit_transform(x.astype(np.float32))
     return np.asarray(out, dtype=np.float64)[inverse]
+
+
+def umap_fit_transform(
+    x: np.ndarray,
+    others: list[np.ndarray],
+    *,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    pca: int | None = 50,
+    seed: int = 0,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A 2-d UMAP layout fit on (N, C) vectors `x` only, and other (M_i, C) vectors placed
+    in it with the fitted model's ``transform`` (the same PCA axes first).
+
+    A vector of `others` equal to a fitted one takes that one's fitted position exactly
+    (a frozen layer's fine-tuned activations land where the base ones are), so only
+    vectors that changed go through ``transform``. Returns (xy (N, 2), [xy_i (M_i, 2)])
+    float64; as :func:`umap_layout`, identical fitted rows share one point, and fewer than 4
+    distinct fitted vectors put every point at 0.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    uniq, inverse = np.unique(x, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if len(uniq) < MIN_UMAP_POINTS:  # as umap_layout: too few to embed, one cell for all
+        return np.zeros((len(x), 2)), [np.zeros((len(y), 2)) for y in others]
+    axes = pca_axes(uniq, pca) if pca and uniq.shape[1] > pca else None
+    fit = uniq @ axes if axes is not None else uniq
+    import umap  # slow to import (numba): only where a layout is computed
+
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=max(2, min(int(n_neighbors), len(fit) - 1)),
+        min_dist=float(min_dist),
+        metric="cosine",
+        random_state=int(seed),
+        n_jobs=1,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        placed = np.asarray(reducer.fit_transform(fit.astype(np.float32)), dtype=np.float64)
+        lookup = {row.tobytes(): i for i, row in enumerate(uniq)}
+        out = []
+        for y in others:
+            y = np.asarray(y, dtype=np.float64)
+            hit = np.array([lookup.get(row.tobytes(), -1) for row in y], dtype=np.int64)
+            xy = np.empty((len(y), 2))
+            xy[hit >= 0] = placed[hit[hit >= 0]]
+            new = hit < 0
+            if new.any():
+                z = y[new] @ axes if axes is not None else y[new]
+                xy[new] = np.asarray(reducer.transform(z.astype(np.float32)), dtype=np.float64)
+            out.append(xy)
+    return placed[inverse], out
 
 
 def pair_layout(

@@ -90,7 +90,7 @@ def collect_stage(
     out = _collect.collect(model, layer, batches(), len(picks), derive_seed(seed, "atlas-positions"), device,
                            moment_positions=settings.get("moment_positions", 0))
     labels = frame["label"].to_numpy()[picks]
-    extra = {"moment_acts": out["moment_acts"]} if "moment_acts" in out else {}
+    extra = {k: out[k] for k in ("moment_acts", "moment_positions") if k in out}
     write_npz(
         out_npz,
         dict(
@@ -308,8 +308,14 @@ def compare_layout(nets: dict[str, dict], *, settings: dict, seed: int, out_dir:
     How it is built (also written to ``layout.json``): both networks saw the same images
     and were sampled at the same position of each image, and the fine-tuned layer's
     channels are the base layer's channels, trained further, so both sets of vectors
-    live in one space. UMAP is fit on their union (2N points), and one grid is laid over
-    it. Each cell then holds base points and fine-tuned points; a network's icon for the
+    live in one space. With ``atlas.compare.fit: base`` (the default) UMAP is fit on the
+    base network's N points and the fine-tuned points are placed with the fitted model's
+    ``transform``, so the layout is the base network's map and fine-tuning is read as
+    displacement on it, measured against a null: the same path for the base network at a
+    second position of each image (`null_sample`). With ``union`` UMAP is fit on both
+    sets together (2N points), which puts each network's points among their own
+    neighbours whenever the networks differ systematically, whatever the change. One
+    grid is laid over the layout. Each cell then holds base points and fine-tuned points; a network's icon for the
     cell renders the mean of *its own* points through *its own* network (whitened with
     its own activations' second moment), so where the two icons differ, the network
     represents that region of the shared space differently, and where a cell has points
@@ -336,9 +342,20 @@ def compare_layout(nets: dict[str, dict], *, settings: dict, seed: int, out_dir:
     ):
         raise ValueError("the two collections do not hold the same images and positions")
     n_img = len(nets["base"]["acts"])
-    union = np.concatenate([nets["base"]["acts"], nets["finetuned"]["acts"]])
-    xy = layout.umap_layout(union, **_umap_kwargs(settings, seed, "compare"))
-    unit = grid.normalize_layout(xy, settings["layout"]["clip_percentiles"])
+    fit = settings["compare"]["fit"]
+    clip = settings["layout"]["clip_percentiles"]
+    null_acts = null_sample(nets["base"]) if fit == "base" else None
+    if fit == "base":
+        others = [nets["finetuned"]["acts"]] + ([] if null_acts is None else [null_acts])
+        xy_base, placed = layout.umap_fit_transform(nets["base"]["acts"], others, **_umap_kwargs(settings, seed, "compare"))
+        unit = grid.normalize_layout(np.concatenate([xy_base, placed[0]]), clip, reference=xy_base)
+        unit_null = grid.normalize_layout(placed[1], clip, reference=xy_base) if null_acts is not None else None
+    elif fit == "union":
+        union = np.concatenate([nets["base"]["acts"], nets["finetuned"]["acts"]])
+        xy = layout.umap_layout(union, **_umap_kwargs(settings, seed, "compare"))
+        unit, unit_null = grid.normalize_layout(xy, clip), None
+    else:
+        raise ValueError(f"atlas.compare.fit must be 'base' or 'union', got {fit!r}")
     n = settings["grid_size"]
     rows, cols = grid.assign_cells(unit, n)
     parts = {"base": slice(0, n_img), "finetuned": slice(n_img, 2 * n_img)}
@@ -358,12 +375,20 @@ def compare_layout(nets: dict[str, dict], *, settings: dict, seed: int, out_dir:
     distance = np.linalg.norm(unit[parts["base"]] - unit[parts["finetuned"]], axis=1)
     base_cell = rows[parts["base"]] * n + cols[parts["base"]]
     same = base_cell == rows[parts["finetuned"]] * n + cols[parts["finetuned"]]
-    frame = pd.DataFrame({"cell": base_cell, "cosine": cosine, "distance": distance, "same": same.astype(float)})
+    null_distance = (np.linalg.norm(unit_null - unit[parts["base"]], axis=1) if unit_null is not None
+                     else np.full(n_img, np.nan))
+    frame = pd.DataFrame({"cell": base_cell, "cosine": cosine, "distance": distance, "same": same.astype(float),
+                          "null": null_distance})
     grouped = frame.groupby("cell").mean()
     flat = cells.row * n + cells.col
     cells["moved_cosine"] = flat.map(grouped["cosine"]).to_numpy()
     cells["moved_distance"] = flat.map(grouped["distance"]).to_numpy()
     cells["same_cell"] = flat.map(grouped["same"]).to_numpy()
+    cells["null_distance"] = flat.map(grouped["null"]).to_numpy()
+    tests = movement_tests(frame, settings["min_count"], settings["compare"]["fdr"])
+    for column in ("p_moved", "q_moved", "moved_beyond_null"):
+        cells[column] = flat.map(tests[column]).to_numpy() if len(tests) else np.nan
+    moved_beyond = int(tests["moved_beyond_null"].sum()) if len(tests) else 0
     write_csv(out_dir / "cells.csv", cells)
     write_csv(
         out_dir / "layout.csv",
@@ -376,8 +401,16 @@ def compare_layout(nets: dict[str, dict], *, settings: dict, seed: int, out_dir:
     )
     write_json(out_dir / "layout.json", {
         "atlas": COMPARE,
-        "method": "UMAP (umap-learn, cosine metric) fit once on the union of the base and fine-tuned "
-                  "activation vectors of the same images at the same positions; one grid over it",
+        "fit": fit,
+        "method": ("UMAP (umap-learn, cosine metric) fit on the base network's activation vectors; the "
+                   "fine-tuned network's vectors of the same images at the same positions, and the null sample "
+                   "(the base network at a second position of each image), placed with the fitted model's "
+                   "transform; one grid, cut by the base points' percentiles"
+                   if fit == "base" else
+                   "UMAP (umap-learn, cosine metric) fit once on the union of the base and fine-tuned activation "
+                   "vectors of the same images at the same positions; one grid over it. A union fit places the "
+                   "two networks' points among their own neighbours whenever they differ systematically, so "
+                   "separated regions are expected for any pair of networks; no null is computed"),
         "samples_per_network": int(n_img),
         "n_neighbors": settings["layout"]["n_neighbors"],
         "min_dist": settings["layout"]["min_dist"],
@@ -393,8 +426,54 @@ def compare_layout(nets: dict[str, dict], *, settings: dict, seed: int, out_dir:
                     "moved_distance = mean layout distance between the two points; same_cell = share staying",
         "mean_moved_cosine": float(cosine.mean()),
         "mean_moved_distance": float(distance.mean()),
+        "null": ("over images whose base point is in the cell: null_distance = mean layout distance between the "
+                 "image's base point and its null point (the base network at a second position of the image); "
+                 "p_moved: one-sided Wilcoxon signed-rank test, paired by image, that the fine-tuned point moved "
+                 "further than the null point (cells with at least min_count images); q_moved: Benjamini-Hochberg "
+                 "over those cells; moved_beyond_null: q_moved <= fdr") if unit_null is not None else None,
+        "mean_null_distance": float(np.nanmean(null_distance)) if unit_null is not None else None,
+        "cells_tested": int(len(tests)),
+        "cells_moved_beyond_null": moved_beyond,
+        "fdr": settings["compare"]["fdr"],
     })
     return todos
+
+
+def null_sample(collection: dict) -> np.ndarray | None:
+    """The base network's activation at a second position of each image: (N, C), the first
+    of the collection's moment positions (``atlas.moment_positions``) that differs from the
+    layout's position; None when the collection has none (moment_positions 0, or a 1 x 1 map)."""
+    moments, where = collection.get("moment_acts"), collection.get("moment_positions")
+    if moments is None or where is None or where.shape[1] == 0:
+        return None
+    n, k = where.shape
+    width = int(collection["map_shape"][1])
+    flat = collection["positions"][:, 0] * width + collection["positions"][:, 1]
+    other = where != flat[:, None]
+    if not other.any(axis=1).all():
+        return None
+    pick = other.argmax(axis=1)
+    return moments.reshape(n, k, -1)[np.arange(n), pick]
+
+
+def movement_tests(frame: pd.DataFrame, min_count: int, fdr: float) -> pd.DataFrame:
+    """Per cell of `frame` (rows: cell, distance, null; one per image), whether its
+    fine-tuned points moved further than its null points: p_moved (one-sided Wilcoxon
+    signed-rank test of distance - null, paired by image), q_moved (Benjamini-Hochberg over
+    the tested cells), moved_beyond_null (q_moved <= fdr). Cells with fewer than
+    `min_count` images, or no null, are not tested. Indexed by cell."""
+    from scipy.stats import false_discovery_control, wilcoxon
+
+    rows = {}
+    for cell, part in frame.groupby("cell"):
+        diff = (part["distance"] - part["null"]).to_numpy(np.float64)
+        if len(part) < min_count or np.isnan(diff).any():
+            continue
+        rows[cell] = 1.0 if not np.any(diff) else float(wilcoxon(diff, alternative="greater").pvalue)
+    tests = pd.DataFrame({"p_moved": pd.Series(rows, dtype=float)})
+    tests["q_moved"] = false_discovery_control(tests["p_moved"].to_numpy(), method="bh") if len(tests) else []
+    tests["moved_beyond_null"] = tests["q_moved"] <= fdr
+    return tests
 
 
 def layout_stage(

@@ -11,6 +11,19 @@ base network unless the config names another (compare.embedding).
 For every rendered channel, every pair of its renders (base and fine-tuned network,
 every seed) is compared; which pairs measure change and which measure render noise is
 decided later (`stats`).
+
+Two cosines per pair. Post-ReLU pooled features are all non-negative and share a large
+common component (what every render of the layer excites), so the raw cosine of any two
+renders lives near 1 (0.82 to 1.0 in the demo) and change and render noise differ in its
+third decimal. `cosine_centered` first subtracts the mean embedding of the layer's
+renders (both networks, every channel and seed): what the renders share is removed, and
+what is left is how a channel's render differs from the layer's typical render, which is
+what a channel visualization shows. The dataset's mean image embedding would be the
+other candidate, but renders are far from images in feature space (in the test config
+their embeddings are about 4.5 times shorter than the images' mean and at cosine about 0.2
+with it), so subtracting it leaves every pair near cosine 1. `compare.similarity` picks
+which of the two is the `cosine` the statistics use; `stats.separation` measures on each
+run which one separates seed noise from cross-network change better.
 """
 
 from __future__ import annotations
@@ -107,23 +120,31 @@ def embed(model: nn.Module, images: torch.Tensor, normalize: nn.Module, batch_si
 
 
 def channel_pairs(
-    net: FeatureNet, layer: str, renders: pd.DataFrame, image_size: int | None, batch_size: int = 64, progress: bool = False
+    net: FeatureNet,
+    layer: str,
+    renders: pd.DataFrame,
+    image_size: int | None,
+    batch_size: int = 64,
+    progress: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Compare every pair of renders of each channel of one render layer.
 
     renders: one row per render with columns net, channel, seed and path (the PNG).
     Returns (cosine pairs, Gram pairs): rows layer, channel, net_a, seed_a, net_b, seed_b,
-    then `cosine`, or feature_layer and `gram_distance` (one row per Gram layer).
+    then `cosine_raw` and `cosine_centered` (after subtracting the mean embedding of all
+    of `renders`), or feature_layer and `gram_distance` (one row per Gram layer).
     Channels are processed in groups of about `batch_size` renders per forward pass.
     """
     renders = renders.sort_values(["channel", "net", "seed"], kind="stable")
     groups = [g for _, g in renders.groupby("channel", sort=True)]
     per_channel = max(len(g) for g in groups)
     step = max(1, batch_size // per_channel)
-    cos_rows, gram_rows = [], []
+    pairs, embeddings, gram_rows = [], [], []
     for start in tqdm(range(0, len(groups), step), desc=f"features {layer}", disable=not progress):
         batch = pd.concat(groups[start : start + step])
         emb, grams = net(load_images(list(batch["path"]), image_size))
+        first = sum(len(e) for e in embeddings)
+        embeddings.append(emb.double().cpu())
         offset = 0
         for group in groups[start : start + step]:
             idx = range(offset, offset + len(group))
@@ -131,10 +152,23 @@ def channel_pairs(
             channel = int(group["channel"].iloc[0])
             for (i, ka), (j, kb) in itertools.combinations(zip(idx, keys), 2):
                 head = {"layer": layer, "channel": channel, "net_a": ka[0], "seed_a": ka[1], "net_b": kb[0], "seed_b": kb[1]}
-                cos_rows.append({**head, "cosine": float(cosine(emb[i : i + 1], emb[j : j + 1])[0])})
+                pairs.append((head, first + i, first + j))
                 for name, g in grams.items():
                     gram_rows.append({**head, "feature_layer": name, "gram_distance": float(gram_distance(g[i], g[j]))})
             offset += len(group)
+    # The cosines wait for the layer's mean render embedding, which needs every render.
+    emb = torch.cat(embeddings)
+    centred = emb - emb.mean(0)
+    cos_rows = []
+    for head, i, j in pairs:
+        # Bit-identical embeddings (a frozen layer's renders) are similar exactly 1, which
+        # float rounding of the norms would not guarantee on every scale.
+        same = bool(torch.equal(emb[i], emb[j]))
+        cos_rows.append({
+            **head,
+            "cosine_raw": 1.0 if same else float(cosine(emb[i : i + 1], emb[j : j + 1])[0]),
+            "cosine_centered": 1.0 if same else float(cosine(centred[i : i + 1], centred[j : j + 1])[0]),
+        })
     return pd.DataFrame(cos_rows), pd.DataFrame(gram_rows)
 
 
@@ -176,12 +210,17 @@ def compare_features(
     image_size: int | None,
     gram_layers: Sequence[str] | None = None,
     batch_size: int = 64,
+    similarity: str = "centered",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cosine and Gram pair tables for every render layer (see `channel_pairs`).
 
     embedder: a checkpoint from `models.save_checkpoint` (the base network or another).
-    gram_layers: None for `default_gram_layers`.
+    gram_layers: None for `default_gram_layers`. The cosine table has cosine_raw,
+    cosine_centered and `cosine`, a copy of the one `similarity` ("raw" or "centered")
+    names, which the statistics use.
     """
+    if similarity not in ("raw", "centered"):
+        raise ValueError(f"similarity must be 'raw' or 'centered', got {similarity!r}")
     model, normalize, meta = models.load_network(embedder, device)
     layers = list(gram_layers) if gram_layers else default_gram_layers(model)
     net = FeatureNet(model, normalize, layers)
@@ -192,7 +231,9 @@ def compare_features(
         cos.append(c)
         gram.append(g)
         log.info("%s: %d render pairs", layer, len(c))
-    return pd.concat(cos, ignore_index=True), pd.concat(gram, ignore_index=True)
+    cos = pd.concat(cos, ignore_index=True)
+    cos["cosine"] = cos[f"cosine_{similarity}"]
+    return cos, pd.concat(gram, ignore_index=True)
 
 
 def write_embedding_network(

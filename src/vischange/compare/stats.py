@@ -207,6 +207,41 @@ def layer_summary(channels: pd.DataFrame, gram: pd.DataFrame, percentile: float 
     return pd.DataFrame(rows)
 
 
+def separation(pairs: pd.DataFrame, columns: Sequence[str] = ("cosine_raw", "cosine_centered")) -> pd.DataFrame:
+    """How well each similarity scale tells change from render noise, per layer.
+
+    pairs: the cosine pair table (compare_features) with the `columns` to compare.
+    For each column, distance = 1 - value; Cohen's d between the distances of
+    base-vs-fine-tuned pairs of different seeds (cross_seed) and of same-network pairs of
+    different seeds (noise_base and noise_finetuned), with the pooled standard deviation:
+    the larger d, the better the scale separates change from noise (0 when the networks'
+    renders are interchangeable, as in a frozen layer). Only columns present are used.
+    Returns one row per layer: layer, n_cross, n_noise, separation_{name} per column
+    (name without the cosine_ prefix).
+    """
+    kinds = with_kind(pairs)
+    cross, noise = kinds.kind == "cross_seed", kinds.kind.str.startswith("noise_")
+    rows = []
+    for layer, part in kinds.groupby("layer", sort=False):
+        row = {"layer": layer, "n_cross": int(cross[part.index].sum()), "n_noise": int(noise[part.index].sum())}
+        for column in [c for c in columns if c in pairs]:
+            a = 1.0 - part.loc[cross[part.index], column].to_numpy(np.float64)
+            b = 1.0 - part.loc[noise[part.index], column].to_numpy(np.float64)
+            row[f"separation_{column.removeprefix('cosine_')}"] = cohens_d(a, b)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def cohens_d(a: np.ndarray, b: np.ndarray) -> float:
+    """(mean a - mean b) / pooled standard deviation (ddof 1); nan with fewer than 2 values
+    in either or a zero pooled spread."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if len(a) < 2 or len(b) < 2:
+        return float("nan")
+    pooled = ((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / (len(a) + len(b) - 2)
+    return float((a.mean() - b.mean()) / np.sqrt(pooled)) if pooled > 0 else float("nan")
+
+
 def summary(layers: pd.DataFrame, gram: pd.DataFrame, cut: dict, renders: pd.DataFrame, percentile: float) -> dict:
     """Everything the paper quotes, as a JSON-ready dict: the gray cut and counts, the noise
     percentile, per-layer rows, and per (render layer, Gram layer) median distances."""
