@@ -8,6 +8,7 @@ on x, a one-dimensional UMAP of the activations on y.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 
@@ -84,23 +85,34 @@ def umap_layout(
         return np.zeros((len(inverse), n_components))
     if pca and x.shape[1] > pca:
         x = project_pca(x, pca)
+    reducer = _reducer(len(x), n_neighbors, min_dist, seed, n_components)
+    with _quiet():
+        out = reducer.fit_transform(x.astype(np.float32))
+    return np.asarray(out, dtype=np.float64)[inverse]
+
+
+def _reducer(n_points: int, n_neighbors: int, min_dist: float, seed: int, n_components: int):
+    """umap-learn's UMAP as every layout here uses it: cosine metric, seeded, one thread."""
     import umap  # slow to import (numba): only where a layout is computed
 
-    reducer = umap.UMAP(
+    return umap.UMAP(
         n_components=n_components,
-        n_neighbors=max(2, min(int(n_neighbors), len(x) - 1)),
+        n_neighbors=max(2, min(int(n_neighbors), n_points - 1)),
         min_dist=float(min_dist),
         metric="cosine",
         random_state=int(seed),
         n_jobs=1,
     )
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Tiny inputs make umap fall back from spectral to random initialization, and scipy's
+    eigensolver warns about it: neither is an error here."""
     with warnings.catch_warnings():
-        # Tiny inputs make umap fall back from spectral to random initialization,
-        # and scipy's eigensolver warns about it: neither is an error here.
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        out = reducer.fit_transform(x.astype(np.float32))
-    return np.asarray(out, dtype=np.float64)[inverse]
+        yield
 
 
 def umap_fit_transform(
@@ -128,19 +140,8 @@ def umap_fit_transform(
         return np.zeros((len(x), 2)), [np.zeros((len(y), 2)) for y in others]
     axes = pca_axes(uniq, pca) if pca and uniq.shape[1] > pca else None
     fit = uniq @ axes if axes is not None else uniq
-    import umap  # slow to import (numba): only where a layout is computed
-
-    reducer = umap.UMAP(
-        n_components=2,
-        n_neighbors=max(2, min(int(n_neighbors), len(fit) - 1)),
-        min_dist=float(min_dist),
-        metric="cosine",
-        random_state=int(seed),
-        n_jobs=1,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
+    reducer = _reducer(len(fit), n_neighbors, min_dist, seed, 2)
+    with _quiet():
         placed = np.asarray(reducer.fit_transform(fit.astype(np.float32)), dtype=np.float64)
         lookup = {row.tobytes(): i for i, row in enumerate(uniq)}
         out = []
