@@ -173,7 +173,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=None, help="default: the run's atlas.icons.size")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--work", type=Path, default=Path("/work/helper21/icon_recipes"),
+    parser.add_argument("--work", type=Path, default=ROOT / "results/benchmarks/icon_recipes",
                         help="where the icon PNGs and tables go")
     parser.add_argument("--out-csv", type=Path, default=ROOT / "benchmarks/icon_recipes.csv")
     parser.add_argument("--figure", type=Path, default=ROOT / "docs/demo_icons_before_after.png")

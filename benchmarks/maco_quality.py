@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import textwrap
 import time
 from pathlib import Path
@@ -52,20 +51,11 @@ from vischange.paths import Layout, render_file_name  # noqa: E402
 from vischange.render import chunk, tables  # noqa: E402
 from vischange.runtime import write_csv, write_json  # noqa: E402
 
+from determinism_stress import cpu_model  # noqa: E402  (a sibling script: benchmarks/ is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
 NETS = ("base", "finetuned")
-
-
-def cpu_name() -> str:
-    """The CPU's model name (Linux), else what platform knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def load_config(path: Path) -> dict:
@@ -142,7 +132,7 @@ def main() -> None:
                         help="MACO steps (default: render.maco.steps of the config, the recipe's 1,000)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--work", type=Path, default=Path("/work/helper21/maco_renders"),
+    parser.add_argument("--work", type=Path, default=ROOT / "results/benchmarks/maco_renders",
                         help="where the MACO PNGs and chunk tables go")
     parser.add_argument("--out-csv", type=Path, default=ROOT / "benchmarks/maco_quality.csv")
     parser.add_argument("--out-summary", type=Path, default=ROOT / "benchmarks/maco_quality_summary.csv")
@@ -216,7 +206,7 @@ def main() -> None:
         "wall_seconds_per_net": runs,
         "threads": args.threads,
         "device": str(device),
-        "machine": f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}",
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}",
         "summary": summary.to_dict(orient="records"),
     })
     figure(rows, layout, args.work, args.figure, steps)
