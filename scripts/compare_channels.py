@@ -3,7 +3,7 @@ import json
 
 import pandas as pd
 
-from vischange.compare import inference, stats
+from vischange.compare import inference, null, stats
 from vischange.runtime import derive_seed, start_job, write_csv, write_json
 
 start_job(snakemake)
@@ -19,6 +19,8 @@ channels, layers = inference.with_inference(
 )
 # Which similarity scale the statistics used, and how well each one separates change from noise.
 layers = layers.assign(similarity=p.similarity).merge(stats.separation(cosine), on="layer", how="left")
+# The null experiment's false-positive share and changed share beside each layer's.
+layers = null.with_null(layers, pd.read_csv(snakemake.input.null))
 cut = json.loads(open(snakemake.input.cut).read())
 write_csv(snakemake.output.channels, channels)
 write_csv(snakemake.output.gram, gram)

@@ -40,7 +40,8 @@ def test_defaults_are_filled():
     validate(config, str(SCHEMA_PATH))
     assert config["finetune"]["augment"]["crop_scale"] == [0.7, 1.0]
     assert config["pretrain"]["epochs"] == 5
-    assert config["render"]["seeds"] == [0, 1]
+    assert config["render"]["seeds"] == [0, 1, 2]
+    assert config["compare"]["null_seeds"] == "auto"
     assert config["model"]["base"]["source"] == "pretrain"
 
 
@@ -53,6 +54,8 @@ def test_defaults_are_filled():
         (lambda c: c["finetune"].__setitem__("epochz", 3), "finetune"),
         (lambda c: c["render"].__setitem__("channels", "some"), "render.channels"),
         (lambda c: c["data"].__setitem__("source", "imagenet"), "data.source"),
+        (lambda c: c["render"].__setitem__("seeds", [0]), "render.seeds"),
+        (lambda c: c["compare"].__setitem__("null_seeds", "later"), "compare.null_seeds"),
     ],
 )
 def test_schema_problems_name_the_key(schema, edit, key):
@@ -99,6 +102,8 @@ def checked(**changes) -> dict:
         ({"attribution.layers": ["conv1", "layer5"]}, "attribution.layers[1]", "layer5"),
         ({"attribution.layer": "fc.x"}, "attribution.layer", "fc.x"),
         ({"topmaps.split": "test"}, "topmaps.split", "detector is evaluated on"),
+        ({"compare.null_seeds": [2, 3, 4]}, "compare.null_seeds", "also render seeds"),
+        ({"compare.null_seeds": [5, 6]}, "compare.null_seeds", "as many seeds"),
         ({"atlas.split": "test", "patches.pairs": {"base": [], "finetuned": None}}, "atlas.split", "patches are evaluated on"),
     ],
 )

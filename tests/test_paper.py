@@ -68,6 +68,16 @@ def outputs():
                  median_gram=0.2, median_gram_noise=0.05, n_feature_layers=9),
         ]
     )
+    # The calibrated test and the null experiment: the frozen layer's channels are
+    # bit-identical (not tested); the fine-tuned layer has one died channel.
+    tests = dict(
+        n_tested=[0, 2], n_significant=[0, 1], share_significant=[float("nan"), 0.5], n_identical=[3, 0],
+        n_died=[0, 1], n_born=[0, 0], changed_share=[float("nan"), 0.5], changed_share_low=[float("nan"), 0.0],
+        changed_share_high=[float("nan"), 1.0], fdr=[0.05, 0.05], null_n_tested=[3, 3], null_n_significant=[0, 1],
+        null_false_positive_share=[0.0, 1 / 3], null_changed_share=[0.0, 0.0], null_changed_share_low=[0.0, 0.0],
+        null_changed_share_high=[0.5, 0.6], null_n_died=[0, 0], null_n_born=[0, 0],
+    )
+    layers = layers.assign(**tests)
     quality = pd.DataFrame(
         [
             dict(net=n, layer=l, renders=6, median_activation_ratio=r, own_channel_fraction=f, median_seconds=1.5)
@@ -255,6 +265,16 @@ def test_tables_have_one_row_per_item(config, outputs):
     assert rows(paper.build_tables(config, dataclasses.replace(outputs, pretrain=None))["training.md"]) == 1
     assert rows(tables["gram.md"]) == 1
     assert "0.810" in tables["layers.md"] and "1 (50 %)" in tables["layers.md"]
+    assert rows(tables["tests.md"]) == len(outputs.layers)
+    assert "50 % [0 %, 100 %]" in tables["tests.md"] and "1 of 3" in tables["tests.md"]
+
+
+def test_test_variables_sum_layers_and_name_the_null(config, outputs):
+    tests = paper.build_variables(config, outputs)["compare"]["tests"]
+    assert tests["significant"] == paper.count_of(1, 2) and tests["n_died"] == 1
+    assert tests["null_significant"] == paper.count_of(1, 6)
+    assert tests["null_layers_above_q"] == "`layer4.1`"  # 1 of 3 > 0.05: the control failed there
+    assert "`layer3.1`: 0 of 0 tested channels significant, estimated changed share not estimated" in tests["per_layer"]
 
 
 def test_write_inputs_writes_yaml_that_reads_back(tmp_path, config, outputs):

@@ -22,9 +22,10 @@ from .stanford_fixtures import DOG_BREEDS, add_bytes, jpeg_bytes, make_cars_devk
 pytestmark = pytest.mark.workflow
 
 GPU_RULE = re.compile(
-    r"^(pretrain|finetune|render_chunk\d+|render_examples|compare_features|task_head|attribution|topmaps_scan|topmaps_render|atlas_collect|atlas_icons|patches_render_\w+|patches_experiment_\w+|domain_scan|activation_change)$"
+    r"^(pretrain|finetune|render_chunk\d+|render_null_chunk\d+|render_examples|compare_features|compare_null|task_head|attribution|topmaps_scan|topmaps_render|atlas_collect|atlas_icons|patches_render_\w+|patches_experiment_\w+|domain_scan|activation_change)$"
 )
 CHUNK_RULE = re.compile(r"^render_chunk\d+$")
+NULL_CHUNK_RULE = re.compile(r"^render_null_chunk\d+$")
 
 # Which rules Snakemake would keep on the submitting machine: a dry run does not say
 # (it leaves that to the executor), so ask the parsed workflow.
@@ -89,6 +90,9 @@ def test_real_configs_plan_the_whole_study_without_data(tmp_path, name, download
     # Every channel of the four fine-tuned blocks, in both networks.
     per_net = -(-(1024 + 3 * 2048) // cfg["render"]["chunk_size"])
     assert sum(n for rule, n in counts.items() if CHUNK_RULE.match(rule)) == 2 * per_net
+    # The null experiment renders every channel of the base network once more (its null seeds).
+    assert sum(n for rule, n in counts.items() if NULL_CHUNK_RULE.match(rule)) == per_net
+    assert counts["compare_null"] == 1
     for rule, line in resources.items():
         assert ("gpu=1" in line) == bool(GPU_RULE.match(rule)), (rule, line)
     target.rmdir()

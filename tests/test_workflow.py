@@ -167,6 +167,20 @@ def check_comparison(out: Path, config: dict, channels: dict) -> None:
     assert data["gray"]["n_renders"] == len(renders) and data["noise_percentile"] == config["compare"]["noise_percentile"]
     assert set(data["gram_by_feature_layer"][layers[-1]]) == set(gram_layers)
 
+    # The null experiment: the base network's render seeds against its null seeds, through the same test.
+    null_seeds = vcfg.null_seeds(config)
+    assert not set(null_seeds) & set(seeds) and len(null_seeds) == len(seeds)
+    null_renders = pd.read_csv(out / "compare/null/renders.csv")
+    assert len(null_renders) == 2 * n_channels * len(seeds)
+    assert set(null_renders[null_renders.net == "basenull"].seed) == set(null_seeds)
+    assert (null_renders.gray == (null_renders.gray_score < cut["threshold"])).all()
+    assert len(pd.read_csv(out / "compare/null/cosine_pairs.csv")) == len(pairs)
+    null_layers = pd.read_csv(out / "compare/null/layers.csv")
+    assert list(null_layers.layer) == layers and (null_layers.n_identical == 0).all()  # other seeds: never bit-identical
+    assert null_layers.false_positive_share.dropna().between(0, 1).all()
+    assert summary.null_n_tested.tolist() == null_layers.n_tested.tolist()
+    assert summary.null_false_positive_share.equals(null_layers.false_positive_share)
+
     for figure in figures_of(out, "compare"):
         for suffix in (".png", ".pdf"):
             assert (out / "figures" / (figure + suffix)).stat().st_size > 1000, figure

@@ -211,6 +211,33 @@ def selected_channels(config: dict, layer_channels: dict[str, int]) -> dict[str,
     }
 
 
+def null_seeds(config: dict) -> list[int]:
+    """The base network's seeds for the null experiment (compare.null_seeds): the list
+    given, or for auto the len(render.seeds) seeds after the largest render seed, so the
+    two seed sets are disjoint and equally large."""
+    seeds = config["render"]["seeds"]
+    given = (config.get("compare") or {}).get("null_seeds", "auto")
+    if given == "auto":
+        return list(range(max(seeds) + 1, max(seeds) + 1 + len(seeds)))
+    return list(given)
+
+
+def null_seed_problems(config: dict) -> list[str]:
+    """compare.null_seeds against render.seeds: as many, none shared (the null's two
+    "networks" are disjoint seed sets of the base network)."""
+    seeds, null = config["render"]["seeds"], null_seeds(config)
+    problems = []
+    if len(null) != len(seeds):
+        problems.append(
+            f"config key compare.null_seeds: {len(null)} seeds, but render.seeds has {len(seeds)}; "
+            "the null experiment needs as many seeds as the real comparison"
+        )
+    shared = sorted(set(null) & set(seeds))
+    if shared:
+        problems.append(f"config key compare.null_seeds: seeds {shared} are also render seeds; the sets must be disjoint")
+    return problems
+
+
 def chunks(channels: dict[str, list[int]], chunk_size: int) -> list[list[tuple[str, list[int]]]]:
     """The render jobs of one network: the selected channels of every layer, in layer
     order, cut into consecutive jobs of at most `chunk_size` channels.

@@ -31,9 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import yaml
 
+from .config import null_seeds
 from .runtime import atomic_path
 
 log = logging.getLogger(__name__)
@@ -295,6 +297,46 @@ def _layer_facts(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _interval(est: float, lo: float, hi: float) -> str:
+    """A share with its interval, '38% (95% CI 0-75%)'; 'not estimated' for no tested channel."""
+    if not np.isfinite(est):
+        return "not estimated (no tested channel)"
+    return f"{pct(est, 0)} (95 % CI {pct(lo, 0)} to {pct(hi, 0)})"
+
+
+def _test_facts(rows: Sequence[Mapping[str, Any]], fdr: float) -> dict[str, Any]:
+    """The calibrated test and its null summed over layers (`rows`: compare/layers.csv
+    records), and one sentence per layer."""
+    def total(key):
+        return int(sum(0 if pd.isna(r.get(key)) else r[key] for r in rows))
+
+    sentences = []
+    for r in rows:
+        sentences.append(
+            f"`{r['layer']}`: {r['n_significant']} of {r['n_tested']} tested channels significant, estimated changed "
+            f"share {_interval(r['changed_share'], r['changed_share_low'], r['changed_share_high'])}; null: "
+            f"{int(r['null_n_significant'])} of {int(r['null_n_tested'])} significant, changed share "
+            f"{_interval(r['null_changed_share'], r['null_changed_share_low'], r['null_changed_share_high'])}"
+        )
+    n_tested, null_tested = total("n_tested"), total("null_n_tested")
+    return {
+        "fdr": sig(fdr),
+        "ci_level": "95 %",
+        "n_tested": n_tested,
+        "n_significant": total("n_significant"),
+        "significant": count_of(total("n_significant"), n_tested),
+        "n_died": total("n_died"),
+        "n_born": total("n_born"),
+        "null_significant": count_of(total("null_n_significant"), null_tested),
+        "null_n_significant": total("null_n_significant"),
+        "null_false_positive_share": pct(total("null_n_significant") / null_tested if null_tested else float("nan"), 1),
+        "null_layers_above_q": code_list(
+            r["layer"] for r in rows if np.isfinite(r["null_false_positive_share"]) and r["null_false_positive_share"] > fdr
+        ) or "none",
+        "per_layer": "; ".join(sentences) + ".",
+    }
+
+
 def _gray_sentence(gray: Mapping[str, Any]) -> str:
     jump = f"a factor of {gray['jump']:.2f}" if gray.get("jump") else "none"
     if gray["method"] == "spike":
@@ -426,6 +468,8 @@ def build_variables(config: Mapping[str, Any], outputs: RunOutputs) -> dict[str,
             "n_frozen_layers": len(frozen),
             "n_gram_layers": int(layers.n_feature_layers.max()),
             "layers_below_floor": code_list(r["layer"] for r in rows if r["n_below_floor"] > 0),
+            "tests": _test_facts(rows, float(cmp["fdr"])),
+            "null_seeds": ", ".join(str(x) for x in null_seeds(config)),
             "first": _layer_facts(rows[0]),
             "last": _layer_facts(rows[-1]),
         },
@@ -495,6 +539,31 @@ def layers_table(layers: pd.DataFrame) -> str:
     return markdown_table(frame, ["l", "l", "r", "r", "r", "r", "r", "r"])
 
 
+def tests_table(layers: pd.DataFrame) -> str:
+    """Per layer: the calibrated test beside the null experiment (compare/layers.csv)."""
+    def share(r, prefix=""):
+        est, lo, hi = (r[f"{prefix}changed_share{x}"] for x in ("", "_low", "_high"))
+        return f"{pct(est, 0)} [{pct(lo, 0)}, {pct(hi, 0)}]" if np.isfinite(est) else "n/a"
+
+    frame = pd.DataFrame(
+        [
+            {
+                "layer": f"`{r['layer']}`",
+                "state": "fine-tuned" if r["fine_tuned"] else "frozen",
+                "tested": r["n_tested"],
+                "significant": f"{r['n_significant']} ({pct(r['share_significant'], 0)})",
+                "changed share [95% CI]": share(r),
+                "died / born": f"{r['n_died']} / {r['n_born']}",
+                "bit-identical": r["n_identical"],
+                "null: significant (false positives)": f"{int(r['null_n_significant'])} of {int(r['null_n_tested'])}",
+                "null: changed share [95% CI]": share(r, "null_"),
+            }
+            for r in layers.to_dict("records")
+        ]
+    )
+    return markdown_table(frame, ["l", "l", "r", "r", "r", "r", "r", "r", "r"])
+
+
 def quality_table(quality: pd.DataFrame) -> str:
     frame = pd.DataFrame(
         [
@@ -542,7 +611,9 @@ def settings_table(config: Mapping[str, Any], dataset: Mapping[str, str]) -> str
         ("render seeds", ", ".join(str(s) for s in render["seeds"])),
         ("render", f"{render['param']} parameterization, {render['size']} px, {render['steps']} steps, Adam lr {sig(render['lr'])}"),
         ("embedding network", "base" if cmp["embedding"] == "base" else f"`{cmp['embedding']}` (`{cmp['embedding_weights']}`)"),
-        ("noise floor", f"percentile {sig(cmp['noise_percentile'])} of the seed-vs-seed cosines"),
+        ("null experiment seeds", ", ".join(str(s) for s in null_seeds(config))),
+        ("per-channel test", f"seed-flip effect size, pooled flip null, Benjamini-Hochberg per layer at q = {sig(cmp['fdr'])}"),
+        ("noise floor (descriptive)", f"percentile {sig(cmp['noise_percentile'])} of the seed-vs-seed cosines"),
         ("master seed", str(config["seed"])),
     ]
     return markdown_table(pd.DataFrame(rows, columns=["setting", "value"]), ["l", "l"])
@@ -556,11 +627,12 @@ def build_tables(config: Mapping[str, Any], outputs: RunOutputs) -> dict[str, st
         "training.md": training_table(outputs.finetune, outputs.pretrain, dataset),
         "quality.md": quality_table(outputs.quality),
         "layers.md": layers_table(outputs.layers),
+        "tests.md": tests_table(outputs.layers),
         "gram.md": gram_table(outputs.summary),
     }
 
 
-TABLES = ("settings.md", "training.md", "quality.md", "layers.md", "gram.md")
+TABLES = ("settings.md", "training.md", "quality.md", "layers.md", "tests.md", "gram.md")
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -672,7 +744,7 @@ CONFIG_KEYS: dict[str, tuple[str, ...] | None] = {
     "model": ("arch", "base"),
     "finetune": ("trainable", "epochs", "batch_size", "lr", "optimizer"),
     "render": ("layers", "channels", "seeds", "size", "steps", "lr", "param", "redirect_steps"),
-    "compare": ("embedding", "embedding_weights", "noise_percentile"),
+    "compare": ("embedding", "embedding_weights", "noise_percentile", "fdr", "null_seeds"),
 }
 
 

@@ -56,6 +56,10 @@ BENCH = f"benchmarks/{EXP}"
 NETS = ["base", "finetuned"]
 LAYERS = config["render"]["layers"]
 SEEDS = config["render"]["seeds"]
+# The null experiment (compare.null_seeds): the base network rendered again with other
+# seeds, under renders/basenull/, and compared with its own renders as if with another network.
+NULL_NET = "basenull"
+NULL_SEEDS = vcfg.null_seeds(config)
 _SELECTED = vcfg.selected_channels(config, LAYER_CHANNELS)
 CHANNELS = {layer: _SELECTED[layer] for layer in LAYERS}  # in render.layers order
 # The render jobs of one network: [(layer, channels), ...] per chunk (vischange.config.chunks).
@@ -65,6 +69,7 @@ SPLITS = ["train", "val", "test"]
 # so that editing them does not rerun Fourier renders.
 # {(net, layer): renders.csv}; rules that read them pass keys as params, paths as input.
 RENDER_TABLES = L.render_tables(NETS, LAYERS)
+NULL_TABLES = L.render_tables([NULL_NET], LAYERS)
 RENDER = {k: v for k, v in config["render"].items() if k != "maco" or config["render"]["param"] == "maco"}
 
 
@@ -150,8 +155,9 @@ def bench_file(folder, key=None):
     return f"{BENCH}/{folder}/{key or folder}.tsv"
 
 
-def render_pngs(net, layer, channels):
-    return [L.render_png(net, layer, c, s) for c in channels for s in SEEDS]
+def render_pngs(net, layer, channels, seeds=SEEDS):
+    """A layer's render PNGs in a render job's order: each channel's seeds together."""
+    return [L.render_png(net, layer, c, s) for c in channels for s in seeds]
 
 
 def train_params(section):

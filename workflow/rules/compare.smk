@@ -82,6 +82,46 @@ rule compare_features:
         "../../scripts/compare_features.py"
 
 
+rule compare_null:
+    """The null experiment: the base network's renders against its null-seed renders, through
+    the same similarity, gray cut, per-channel test and changed share (vischange.compare.null)."""
+    input:
+        embedder=EMBEDDER,
+        base_tables=[RENDER_TABLES[("base", layer)] for layer in LAYERS],
+        null_tables=list(NULL_TABLES.values()),
+        renders=f"{R}/compare/renders.csv",
+        cut=f"{R}/compare/gray_cut.json",
+    output:
+        renders=f"{R}/compare/null/renders.csv",
+        cosine=f"{R}/compare/null/cosine_pairs.csv",
+        channels=f"{R}/compare/null/channels.csv",
+        layers=f"{R}/compare/null/layers.csv",
+    params:
+        base_tables=[("base", layer) for layer in LAYERS],
+        null_tables=list(NULL_TABLES),
+        seeds=SEEDS,
+        null_seeds=NULL_SEEDS,
+        similarity=_CMP["similarity"],
+        image_size=vcfg.embedding_size(config),
+        batch_size=_CMP["batch_size"],
+        inference={k: _CMP[k] for k in ("fdr", "prior_df", "pi0_lambda", "n_boot")},
+        device=config["device"],
+        seed=config["seed"],
+    threads: side_by_side(2)
+    resources:
+        gpu=GPU,
+        mem_mb=retry_mem_mb(16000),
+        runtime=retry_runtime(60),
+    log:
+        log_file("compare_null"),
+    benchmark:
+        bench_file("compare_null")
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/compare_null.py"
+
+
 rule compare_channels:
     """Per-channel scores and flags, the noise floor, Gram table and per-layer summary."""
     input:
@@ -89,6 +129,7 @@ rule compare_channels:
         cut=f"{R}/compare/gray_cut.json",
         cosine=f"{R}/compare/cosine_pairs.csv",
         gram=f"{R}/compare/gram_pairs.csv",
+        null=f"{R}/compare/null/layers.csv",
     output:
         channels=f"{R}/compare/channels.csv",
         gram=f"{R}/compare/gram.csv",
@@ -141,7 +182,16 @@ compare/layers.csv                       one row per render layer: counts (chann
                                          n_significant, share_significant, n_{identical,died,born,gray_both,untestable}, n_changed_all,
                                          pi0 (Storey), changed_share with changed_share_{low,high} (bootstrap), fdr, pi0_lambda;
                                          similarity (the scale used), n_cross, n_noise, separation_{raw,centered} (Cohen's d of
-                                         pair distances, cross-network against seed-vs-seed)
+                                         pair distances, cross-network against seed-vs-seed); the null experiment beside them:
+                                         null_{n_tested,n_significant,false_positive_share,changed_share,changed_share_low,
+                                         changed_share_high,n_died,n_born}
+compare/null/renders.csv                 the null experiment (the base network's render seeds against its compare.null_seeds,
+                                         as two networks): net (base, basenull), layer, channel, seed, file, gray_score, gray
+                                         (the real comparison's cut)
+compare/null/cosine_pairs.csv            its render pairs, as compare/cosine_pairs.csv (net basenull: the null seeds)
+compare/null/channels.csv                its per-channel test, the columns of the calibrated test in compare/channels.csv
+compare/null/layers.csv                  its per-layer rows as in compare/layers.csv's test columns, and
+                                         false_positive_share (share of tested channels significant: all false positives)
 compare/summary.json                     what the paper quotes: the gray cut and counts, layers.csv's rows, and median Gram
                                          distances per render layer and Gram layer
 """,

@@ -91,6 +91,24 @@ rule figure_cosine_by_layer:
         "../../scripts/figure_cosine_by_layer.py"
 
 
+rule figure_change_tests:
+    """Per layer: the estimated changed share with its interval and the significant share at
+    the FDR level, beside the null experiment's (its false positives)."""
+    input:
+        layers=f"{R}/compare/layers.csv",
+    output:
+        report_figure("change_tests", "Change per layer", "compare"),
+    localrule: True
+    log:
+        log_file("figure_change_tests"),
+    benchmark:
+        bench_file("figure_change_tests")
+    conda:
+        "../../envs/vischange.yaml"
+    script:
+        "../../scripts/figure_change_tests.py"
+
+
 rule figure_gram_by_layer:
     """Median Gram distance per layer of the embedding network, beside seed-vs-seed."""
     input:

@@ -84,7 +84,7 @@ document_outputs(
     """
 paper/variables.yml                      every number the paper quotes, as Quarto variables (from the outputs above
                                          and the config; no wall-clock time)
-paper/tables/{settings,training,quality,layers,gram}.md   the paper's tables, as Markdown
+paper/tables/{settings,training,quality,layers,tests,gram}.md   the paper's tables, as Markdown
 paper/index.html, paper/index.pdf        target `paper` only (needs Quarto): the rendered paper; the staged
                                          manuscript (index.qmd, _variables.yml, figures/, sections/) sits beside them
 """,

@@ -1,23 +1,33 @@
+import itertools
+
+
 # Feature visualization of every selected channel, in jobs of (network, chunk): a chunk is
 # up to render.chunk_size channels, consecutive in layer order (vischange.config.chunks),
 # so a job may span two layers. One rule per chunk: a rule's outputs must be fixed
 # patterns, and this way every render PNG is a declared output of the job that draws it.
 
 
-for _index, _parts in enumerate(CHUNKS):
+# The null experiment's renders (NULL_NET) are chunk jobs of the base network with the
+# null seeds: the same engine and settings, only the seeds differ.
+_RENDER_SETS = [
+    ("render_chunk", "{net}", f"{R}/models/{{net}}.pt", SEEDS, "{net}"),
+    ("render_null_chunk", NULL_NET, f"{R}/models/base.pt", NULL_SEEDS, NULL_NET),
+]
+
+for (_name, _net, _model, _seeds, _key), (_index, _parts) in itertools.product(_RENDER_SETS, enumerate(CHUNKS)):
 
     rule:
         name:
-            f"render_chunk{_index}"
+            f"{_name}{_index}"
         input:
-            model=f"{R}/models/{{net}}.pt",
+            model=_model,
             images=f"{R}/data/train.csv",
         output:
-            tables=[L.render_chunk("{net}", layer, _index) for layer, _ in _parts],
-            images=[png for layer, channels in _parts for png in render_pngs("{net}", layer, channels)],
+            tables=[L.render_chunk(_net, layer, _index) for layer, _ in _parts],
+            images=[png for layer, channels in _parts for png in render_pngs(_net, layer, channels, _seeds)],
         params:
             parts=_parts,
-            render=RENDER,
+            render={**RENDER, "seeds": _seeds},
             seed=config["seed"],
             device=config["device"],
         threads: side_by_side(4)
@@ -30,9 +40,9 @@ for _index, _parts in enumerate(CHUNKS):
         group:
             "render"
         log:
-            log_file("render", f"{{net}}/chunk{_index}"),
+            log_file("render", f"{_key}/chunk{_index}"),
         benchmark:
-            bench_file("render", f"{{net}}/chunk{_index}")
+            bench_file("render", f"{_key}/chunk{_index}")
         conda:
             "../../envs/vischange.yaml"
         script:
@@ -73,16 +83,19 @@ rule render_examples:
 
 
 rule render_table:
-    """Join a layer's chunk tables and its dataset statistics into renders.csv."""
+    """Join a layer's chunk tables and its dataset statistics into renders.csv (the null
+    experiment's renders take the base network's statistics)."""
     input:
         chunks=lambda wc: [
             L.render_chunk(wc.net, wc.layer, i)
             for i, parts in enumerate(CHUNKS)
             if any(layer == wc.layer for layer, _ in parts)
         ],
-        stats=f"{R}/renders/{{net}}/{{layer}}/dataset.csv",
+        stats=lambda wc: f"{R}/renders/{'base' if wc.net == NULL_NET else wc.net}/{wc.layer}/dataset.csv",
     output:
         f"{R}/renders/{{net}}/{{layer}}/renders.csv",
+    wildcard_constraints:
+        net="|".join([*NETS, NULL_NET]),
     localrule: True
     log:
         log_file("render_table", "{net}/{layer}"),
@@ -126,6 +139,8 @@ renders/{net}/{layer}/renders.csv        layer, channel, seed, file, param, step
 renders/{net}/{layer}/dataset.csv        channel, dataset_mean, dataset_max_mean, images
 renders/{net}/{layer}/examples.csv       channel, rank, path, label, activation, y, x, box_*
 renders/{net}/{layer}/examples/c{channel:04d}.png   top-k dataset images, crops below
+renders/basenull/{layer}/...            the null experiment's renders: the base network with compare.null_seeds, laid out
+                                         as every network's (PNGs, chunks/, renders.csv with the base network's dataset means)
 renders/quality.csv                      per net and layer: median activation ratio,
                                          own-channel fraction, median seconds per render
 """,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from .. import archinfo, names
 from ..archinfo import ArchInfo
-from ..config import readable
+from ..config import null_seed_problems, readable
 
 
 def problems(config: dict, info: ArchInfo) -> list[str]:
-    """The embedding network (compare.embedding*) and its Gram layers."""
+    """The embedding network (compare.embedding*), its Gram layers and the null's seeds."""
     settings = config.get("compare") or {}
-    problems: list[str] = []
+    problems: list[str] = null_seed_problems(config)
     name = settings.get("embedding", "base")
     if name != "base":
         try:

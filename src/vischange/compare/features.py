@@ -211,18 +211,20 @@ def compare_features(
     gram_layers: Sequence[str] | None = None,
     batch_size: int = 64,
     similarity: str = "centered",
+    grams: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cosine and Gram pair tables for every render layer (see `channel_pairs`).
 
     embedder: a checkpoint from `models.save_checkpoint` (the base network or another).
-    gram_layers: None for `default_gram_layers`. The cosine table has cosine_raw,
+    gram_layers: None for `default_gram_layers`; grams: False for no Gram distances (an
+    empty Gram table; the null experiment needs only cosines). The cosine table has cosine_raw,
     cosine_centered and `cosine`, a copy of the one `similarity` ("raw" or "centered")
     names, which the statistics use.
     """
     if similarity not in ("raw", "centered"):
         raise ValueError(f"similarity must be 'raw' or 'centered', got {similarity!r}")
     model, normalize, meta = models.load_network(embedder, device)
-    layers = list(gram_layers) if gram_layers else default_gram_layers(model)
+    layers = (list(gram_layers) if gram_layers else default_gram_layers(model)) if grams else []
     net = FeatureNet(model, normalize, layers)
     log.info("embedding network %s at %s px; Gram layers %s", meta["arch"], image_size, layers)
     cos, gram = [], []

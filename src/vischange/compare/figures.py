@@ -270,3 +270,45 @@ def gray_counts(renders: pd.DataFrame, out: Sequence[str | os.PathLike]) -> None
     ax.set_title("Gray renders per layer and network", fontsize=9)
     ax.legend(fontsize=7)
     save(fig, out)
+
+
+def change_tests(layers: pd.DataFrame, out: Sequence[str | os.PathLike]) -> None:
+    """Per layer, the calibrated test of change beside the null experiment (base against
+    base, disjoint seeds). Left: the estimated share of changed channels, 1 - pi0, with its
+    bootstrap interval. Right: the share of tested channels significant at q = fdr (the
+    null's is its false-positive share), with the q level dashed; died and born channels
+    (outside the test) are counted under the bars. layers: compare/layers.csv."""
+    names = list(layers.layer)
+    x = np.arange(len(names))
+    fig, axes = plt.subplots(1, 2, figsize=(2.4 * len(names) + 4, 3.8), sharex=True, layout="constrained")
+    real = ("", "tab:orange", "base vs fine-tuned")
+    null = ("null_", "tab:gray", "null: base vs base, disjoint seeds")
+    for offset, (prefix, colour, label) in zip((-0.18, 0.18), (real, null)):
+        est = layers[f"{prefix}changed_share"].to_numpy(dtype=float)
+        lo = layers[f"{prefix}changed_share_low"].to_numpy(dtype=float)
+        hi = layers[f"{prefix}changed_share_high"].to_numpy(dtype=float)
+        axes[0].errorbar(x + offset, est, yerr=[np.clip(est - lo, 0, None), np.clip(hi - est, 0, None)], fmt="o",
+                         color=colour, capsize=3, label=label)
+        n_sig = layers[f"{prefix}n_significant"].fillna(0).to_numpy(dtype=int)
+        n_tested = layers[f"{prefix}n_tested"].fillna(0).to_numpy(dtype=int)
+        share = np.divide(n_sig, n_tested, out=np.full(len(x), np.nan), where=n_tested > 0)
+        bars = axes[1].bar(x + offset, np.nan_to_num(share), width=0.34, color=colour, label=label)
+        for bar, k, n in zip(bars, n_sig, n_tested):
+            axes[1].annotate(f"{k}/{n}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), xytext=(0, 2),
+                             textcoords="offset points", ha="center", fontsize=6)
+    fdr = float(layers.fdr.iloc[0])
+    axes[1].axhline(fdr, color="tab:red", linestyle="--", linewidth=1, label=f"q = {fdr:g}")
+    tags = [f"{l}\n({_tag(bool(f))})\ndied {int(d)}, born {int(b)}" + (f"\n{int(i)} bit-identical" if i else "")
+            for l, f, d, b, i in zip(names, layers.fine_tuned, layers.n_died.fillna(0), layers.n_born.fillna(0),
+                                     layers.n_identical.fillna(0))]
+    for ax in axes:
+        ax.set_xticks(x)
+        ax.set_xticklabels(tags, fontsize=7)
+        ax.set_ylim(-0.02, 1.05)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("changed share (1 - pi0)")
+    axes[0].set_title("Changed share, 95% bootstrap interval", fontsize=9)
+    axes[1].set_ylabel(f"tested channels with q <= {fdr:g}")
+    axes[1].set_title("Significant channels (null: false positives)", fontsize=9)
+    axes[1].legend(fontsize=7, loc="upper left")
+    save(fig, out)

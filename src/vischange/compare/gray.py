@@ -104,15 +104,12 @@ def spike_cut(scores: Sequence[float], fallback_threshold: float, min_jump: floa
     return GrayCut(threshold, method, jump, lower, upper, float(min_jump), float(fallback_threshold))
 
 
-def gray_table(
-    tables: Mapping[tuple[str, str], str | Path], fallback_threshold: float, min_jump: float, progress: bool = True
-) -> tuple[pd.DataFrame, GrayCut]:
-    """Score every render listed in the render tables, cut, flag.
+def score_tables(tables: Mapping[tuple[str, str], str | Path], progress: bool = True) -> pd.DataFrame:
+    """Gray score of every render listed in the render tables.
 
     tables: {(net, layer): renders.csv}, whose `file` column names PNGs beside the table.
     Reads the tables by column name (channel, seed, file); other columns are ignored.
-    Returns one row per render (net, layer, channel, seed, file, gray_score, gray) and
-    the cut, which pools the renders of both networks and every layer.
+    Returns one row per render: net, layer, channel, seed, file, gray_score.
     """
     frames = []
     for (net, layer), table in tables.items():
@@ -130,7 +127,18 @@ def gray_table(
                 }
             )
         )
-    renders = pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True)
+
+
+def gray_table(
+    tables: Mapping[tuple[str, str], str | Path], fallback_threshold: float, min_jump: float, progress: bool = True
+) -> tuple[pd.DataFrame, GrayCut]:
+    """Score every render listed in the render tables (`score_tables`), cut, flag.
+
+    Returns one row per render (net, layer, channel, seed, file, gray_score, gray) and
+    the cut, which pools the renders of both networks and every layer.
+    """
+    renders = score_tables(tables, progress)
     cut = spike_cut(renders["gray_score"], fallback_threshold, min_jump)
     renders["gray"] = renders["gray_score"] < cut.threshold
     log.info(

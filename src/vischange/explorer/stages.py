@@ -189,9 +189,11 @@ def build_site(
     return info
 
 
-# The overview's per-layer columns of compare/layers.csv (those present, in this order).
+# The overview's per-layer columns of compare/layers.csv (those present, in this order): the
+# calibrated test with the null experiment's false positives beside it, then the descriptive ones.
 LAYER_SUMMARY = ["layer", "fine_tuned", "n_channels", "n_tested", "n_significant", "changed_share", "changed_share_low",
-                 "changed_share_high", "pi0", "n_identical", "n_died", "n_born", "n_gray", "median_cosine", "noise_floor"]
+                 "changed_share_high", "pi0", "n_identical", "n_died", "n_born", "null_n_tested", "null_n_significant",
+                 "null_false_positive_share", "null_changed_share", "n_gray", "median_cosine", "noise_floor"]
 
 
 def _summary_layers(path) -> dict:
