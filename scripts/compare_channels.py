@@ -20,7 +20,7 @@ channels, layers = inference.with_inference(
 # Which similarity scale the statistics used, and how well each one separates change from noise.
 layers = layers.assign(similarity=p.similarity).merge(stats.separation(cosine), on="layer", how="left")
 # The null experiment's false-positive share and changed share beside each layer's.
-layers = null.with_null(layers, pd.read_csv(snakemake.input.null))
+layers = null.with_null(layers, pd.read_csv(snakemake.input.null[0]) if snakemake.input.null else None)
 cut = json.loads(open(snakemake.input.cut).read())
 write_csv(snakemake.output.channels, channels)
 write_csv(snakemake.output.gram, gram)

@@ -91,3 +91,17 @@ def test_null_seeds_from_the_config():
     problems = vcfg.null_seed_problems(config)
     assert len(problems) == 2 and all("compare.null_seeds" in p for p in problems)
     assert "[2]" in problems[1]
+
+
+def test_tested_layers_have_something_trained_up_to_them():
+    modules = ["conv1", "layer1", "layer1.0", "layer1.0.conv1", "layer2", "layer2.0", "layer2.1", "fc"]
+    layers = ["layer1.0", "layer2.0", "layer2.1"]
+    assert vcfg.tested_layers(layers, ["layer2.0", "fc"], modules) == ["layer2.0", "layer2.1"]
+    assert vcfg.tested_layers(layers, ["layer1.0.conv1"], modules) == layers  # trained inside the first layer
+    assert vcfg.tested_layers(layers, ["fc"], modules) == []  # only the head: every render layer is bit-identical
+    assert vcfg.tested_layers(layers, ["layer2"], modules) == ["layer2.0", "layer2.1"]
+
+
+def test_without_a_null_the_columns_are_empty():
+    out = null.with_null(pd.DataFrame({"layer": ["a"], "n_tested": [0]}), None)
+    assert out[[f"null_{c}" for c in null.NULL_COLUMNS]].isna().all().all()

@@ -73,9 +73,10 @@ def outputs():
     tests = dict(
         n_tested=[0, 2], n_significant=[0, 1], share_significant=[float("nan"), 0.5], n_identical=[3, 0],
         n_died=[0, 1], n_born=[0, 0], changed_share=[float("nan"), 0.5], changed_share_low=[float("nan"), 0.0],
-        changed_share_high=[float("nan"), 1.0], fdr=[0.05, 0.05], null_n_tested=[3, 3], null_n_significant=[0, 1],
-        null_false_positive_share=[0.0, 1 / 3], null_changed_share=[0.0, 0.0], null_changed_share_low=[0.0, 0.0],
-        null_changed_share_high=[0.5, 0.6], null_n_died=[0, 0], null_n_born=[0, 0],
+        changed_share_high=[float("nan"), 1.0], fdr=[0.05, 0.05], null_n_tested=[float("nan"), 3],
+        null_n_significant=[float("nan"), 1], null_false_positive_share=[float("nan"), 1 / 3],
+        null_changed_share=[float("nan"), 0.0], null_changed_share_low=[float("nan"), 0.0],
+        null_changed_share_high=[float("nan"), 0.6], null_n_died=[float("nan"), 0], null_n_born=[float("nan"), 0],
     )
     layers = layers.assign(**tests)
     quality = pd.DataFrame(
@@ -266,15 +267,16 @@ def test_tables_have_one_row_per_item(config, outputs):
     assert rows(tables["gram.md"]) == 1
     assert "0.810" in tables["layers.md"] and "1 (50 %)" in tables["layers.md"]
     assert rows(tables["tests.md"]) == len(outputs.layers)
-    assert "50 % [0 %, 100 %]" in tables["tests.md"] and "1 of 3" in tables["tests.md"]
+    assert "50 % [0 %, 100 %]" in tables["tests.md"] and "1 of 3" in tables["tests.md"] and "not run" in tables["tests.md"]
 
 
 def test_test_variables_sum_layers_and_name_the_null(config, outputs):
     tests = paper.build_variables(config, outputs)["compare"]["tests"]
     assert tests["significant"] == paper.count_of(1, 2) and tests["n_died"] == 1
-    assert tests["null_significant"] == paper.count_of(1, 6)
+    assert tests["null_significant"] == paper.count_of(1, 3)  # the frozen layer has no null (nothing to test)
     assert tests["null_layers_above_q"] == "`layer4.1`"  # 1 of 3 > 0.05: the control failed there
-    assert "`layer3.1`: 0 of 0 tested channels significant, estimated changed share not estimated" in tests["per_layer"]
+    assert "`layer3.1`: renders bit-identical in both networks" in tests["per_layer"]
+    assert "`layer4.1`: 1 of 2 tested channels significant, estimated changed share 50 % (95 % CI 0 % to 100 %)" in tests["per_layer"]
 
 
 def test_write_inputs_writes_yaml_that_reads_back(tmp_path, config, outputs):

@@ -222,6 +222,24 @@ def null_seeds(config: dict) -> list[int]:
     return list(given)
 
 
+def tested_layers(layers: Sequence[str], trainable: Sequence[str], modules: Sequence[str]) -> list[str]:
+    """The render layers whose comparison is a test: those with a trainable module at or
+    before them in definition order (`modules`, dotted names; the order the change stage
+    uses too). A layer with nothing trained up to it renders bit-identically in both
+    networks, a determinism check; the null experiment is left out there."""
+    def last(name: str) -> int:
+        hits = [i for i, m in enumerate(modules) if m == name or m.startswith(name + ".")]
+        if not hits:
+            raise KeyError(f"{name!r} is not a module of the model")
+        return hits[-1]
+
+    def first(name: str) -> int:
+        return min(i for i, m in enumerate(modules) if m == name or m.startswith(name + "."))
+
+    starts = [first(t) for t in trainable if any(m == t or m.startswith(t + ".") for m in modules)]
+    return [layer for layer in layers if starts and min(starts) <= last(layer)]
+
+
 def null_seed_problems(config: dict) -> list[str]:
     """compare.null_seeds against render.seeds: as many, none shared (the null's two
     "networks" are disjoint seed sets of the base network)."""

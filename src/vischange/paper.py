@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 import yaml
 
@@ -299,7 +298,7 @@ def _layer_facts(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def _interval(est: float, lo: float, hi: float) -> str:
     """A share with its interval, '38% (95% CI 0-75%)'; 'not estimated' for no tested channel."""
-    if not np.isfinite(est):
+    if pd.isna(est):
         return "not estimated (no tested channel)"
     return f"{pct(est, 0)} (95 % CI {pct(lo, 0)} to {pct(hi, 0)})"
 
@@ -312,12 +311,17 @@ def _test_facts(rows: Sequence[Mapping[str, Any]], fdr: float) -> dict[str, Any]
 
     sentences = []
     for r in rows:
-        sentences.append(
-            f"`{r['layer']}`: {r['n_significant']} of {r['n_tested']} tested channels significant, estimated changed "
-            f"share {_interval(r['changed_share'], r['changed_share_low'], r['changed_share_high'])}; null: "
-            f"{int(r['null_n_significant'])} of {int(r['null_n_tested'])} significant, changed share "
-            f"{_interval(r['null_changed_share'], r['null_changed_share_low'], r['null_changed_share_high'])}"
-        )
+        if not r["n_tested"] and r["n_identical"]:
+            sentences.append(f"`{r['layer']}`: renders bit-identical in both networks (the determinism check, no test)")
+            continue
+        text = (f"`{r['layer']}`: {r['n_significant']} of {r['n_tested']} tested channels significant, estimated changed "
+                f"share {_interval(r['changed_share'], r['changed_share_low'], r['changed_share_high'])}; null: ")
+        if pd.isna(r.get("null_n_tested")):
+            text += "not run"
+        else:
+            text += (f"{int(r['null_n_significant'])} of {int(r['null_n_tested'])} significant, changed share "
+                     f"{_interval(r['null_changed_share'], r['null_changed_share_low'], r['null_changed_share_high'])}")
+        sentences.append(text)
     n_tested, null_tested = total("n_tested"), total("null_n_tested")
     return {
         "fdr": sig(fdr),
@@ -331,7 +335,8 @@ def _test_facts(rows: Sequence[Mapping[str, Any]], fdr: float) -> dict[str, Any]
         "null_n_significant": total("null_n_significant"),
         "null_false_positive_share": pct(total("null_n_significant") / null_tested if null_tested else float("nan"), 1),
         "null_layers_above_q": code_list(
-            r["layer"] for r in rows if np.isfinite(r["null_false_positive_share"]) and r["null_false_positive_share"] > fdr
+            r["layer"] for r in rows
+            if not pd.isna(r["null_false_positive_share"]) and r["null_false_positive_share"] > fdr
         ) or "none",
         "per_layer": "; ".join(sentences) + ".",
     }
@@ -543,7 +548,7 @@ def tests_table(layers: pd.DataFrame) -> str:
     """Per layer: the calibrated test beside the null experiment (compare/layers.csv)."""
     def share(r, prefix=""):
         est, lo, hi = (r[f"{prefix}changed_share{x}"] for x in ("", "_low", "_high"))
-        return f"{pct(est, 0)} [{pct(lo, 0)}, {pct(hi, 0)}]" if np.isfinite(est) else "n/a"
+        return f"{pct(est, 0)} [{pct(lo, 0)}, {pct(hi, 0)}]" if not pd.isna(est) else "n/a"
 
     frame = pd.DataFrame(
         [
@@ -555,7 +560,9 @@ def tests_table(layers: pd.DataFrame) -> str:
                 "changed share [95% CI]": share(r),
                 "died / born": f"{r['n_died']} / {r['n_born']}",
                 "bit-identical": r["n_identical"],
-                "null: significant (false positives)": f"{int(r['null_n_significant'])} of {int(r['null_n_tested'])}",
+                "null: significant (false positives)": (
+                    "not run" if pd.isna(r["null_n_tested"]) else f"{int(r['null_n_significant'])} of {int(r['null_n_tested'])}"
+                ),
                 "null: changed share [95% CI]": share(r, "null_"),
             }
             for r in layers.to_dict("records")

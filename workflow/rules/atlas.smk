@@ -22,6 +22,7 @@ rule atlas_collect:
         seed=config["seed"],
         device=config["device"],
     threads: side_by_side(4)
+    priority: PRIORITY["atlas"]
     resources:
         gpu=GPU,
         mem_mb=retry_mem_mb(16000),
@@ -60,6 +61,7 @@ rule atlas_layout:
         seed=config["seed"],
         experiment=EXP,
     threads: 1
+    priority: PRIORITY["atlas"]
     resources:
         mem_mb=retry_mem_mb(16000),
         runtime=retry_runtime(60),
@@ -91,6 +93,7 @@ rule atlas_icons:
         seed=config["seed"],
         device=config["device"],
     threads: side_by_side(4)
+    priority: PRIORITY["atlas"]
     resources:
         gpu=GPU,
         mem_mb=retry_mem_mb(16000),

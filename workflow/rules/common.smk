@@ -5,6 +5,7 @@ import re
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
+from vischange import archinfo
 from vischange import config as vcfg
 from vischange.registry import validate_and_check
 from vischange.paths import Layout
@@ -34,8 +35,10 @@ def GPU(wildcards):
 
 
 # Which ready job starts first (Snakemake's priority; others 0): training, on which every
-# network job waits, then the renders, on which the comparison and most figures wait.
-PRIORITY = {"training": 100, "renders": 50}
+# network job waits, then the renders, on which the comparison and most figures wait, then
+# the atlas-to-patches chain (collect, layout, icons, patch renders and experiments), the
+# longest chain of jobs in the workflow: started late, it ran alone at the end of the demo.
+PRIORITY = {"training": 100, "renders": 50, "atlas": 40}
 
 
 def side_by_side(most):
@@ -69,7 +72,13 @@ SPLITS = ["train", "val", "test"]
 # so that editing them does not rerun Fourier renders.
 # {(net, layer): renders.csv}; rules that read them pass keys as params, paths as input.
 RENDER_TABLES = L.render_tables(NETS, LAYERS)
-NULL_TABLES = L.render_tables([NULL_NET], LAYERS)
+# The null experiment runs where the comparison is a test: layers with something trained
+# at or before them (elsewhere the renders are bit-identical, a determinism check).
+NULL_LAYERS = vcfg.tested_layers(
+    LAYERS, config["finetune"]["trainable"], archinfo.info(config["model"]["arch"], config["data"]["image_size"]).modules
+)
+NULL_CHUNKS = vcfg.chunks({layer: CHANNELS[layer] for layer in NULL_LAYERS}, config["render"]["chunk_size"])
+NULL_TABLES = L.render_tables([NULL_NET], NULL_LAYERS)
 RENDER = {k: v for k, v in config["render"].items() if k != "maco" or config["render"]["param"] == "maco"}
 
 

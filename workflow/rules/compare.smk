@@ -82,44 +82,48 @@ rule compare_features:
         "../../scripts/compare_features.py"
 
 
-rule compare_null:
-    """The null experiment: the base network's renders against its null-seed renders, through
-    the same similarity, gray cut, per-channel test and changed share (vischange.compare.null)."""
-    input:
-        embedder=EMBEDDER,
-        base_tables=[RENDER_TABLES[("base", layer)] for layer in LAYERS],
-        null_tables=list(NULL_TABLES.values()),
-        renders=f"{R}/compare/renders.csv",
-        cut=f"{R}/compare/gray_cut.json",
-    output:
-        renders=f"{R}/compare/null/renders.csv",
-        cosine=f"{R}/compare/null/cosine_pairs.csv",
-        channels=f"{R}/compare/null/channels.csv",
-        layers=f"{R}/compare/null/layers.csv",
-    params:
-        base_tables=[("base", layer) for layer in LAYERS],
-        null_tables=list(NULL_TABLES),
-        seeds=SEEDS,
-        null_seeds=NULL_SEEDS,
-        similarity=_CMP["similarity"],
-        image_size=vcfg.embedding_size(config),
-        batch_size=_CMP["batch_size"],
-        inference={k: _CMP[k] for k in ("fdr", "prior_df", "pi0_lambda", "n_boot")},
-        device=config["device"],
-        seed=config["seed"],
-    threads: side_by_side(2)
-    resources:
-        gpu=GPU,
-        mem_mb=retry_mem_mb(16000),
-        runtime=retry_runtime(60),
-    log:
-        log_file("compare_null"),
-    benchmark:
-        bench_file("compare_null")
-    conda:
-        "../../envs/vischange.yaml"
-    script:
-        "../../scripts/compare_null.py"
+# The null experiment, on the layers where the comparison is a test (NULL_LAYERS; none when
+# nothing is trained up to any render layer).
+if NULL_LAYERS:
+
+    rule compare_null:
+        """The null experiment: the base network's renders against its null-seed renders, through
+        the same similarity, gray cut, per-channel test and changed share (vischange.compare.null)."""
+        input:
+            embedder=EMBEDDER,
+            base_tables=[RENDER_TABLES[("base", layer)] for layer in NULL_LAYERS],
+            null_tables=list(NULL_TABLES.values()),
+            renders=f"{R}/compare/renders.csv",
+            cut=f"{R}/compare/gray_cut.json",
+        output:
+            renders=f"{R}/compare/null/renders.csv",
+            cosine=f"{R}/compare/null/cosine_pairs.csv",
+            channels=f"{R}/compare/null/channels.csv",
+            layers=f"{R}/compare/null/layers.csv",
+        params:
+            base_tables=[("base", layer) for layer in NULL_LAYERS],
+            null_tables=list(NULL_TABLES),
+            seeds=SEEDS,
+            null_seeds=NULL_SEEDS,
+            similarity=_CMP["similarity"],
+            image_size=vcfg.embedding_size(config),
+            batch_size=_CMP["batch_size"],
+            inference={k: _CMP[k] for k in ("fdr", "prior_df", "pi0_lambda", "n_boot")},
+            device=config["device"],
+            seed=config["seed"],
+        threads: side_by_side(2)
+        resources:
+            gpu=GPU,
+            mem_mb=retry_mem_mb(16000),
+            runtime=retry_runtime(60),
+        log:
+            log_file("compare_null"),
+        benchmark:
+            bench_file("compare_null")
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/compare_null.py"
 
 
 rule compare_channels:
@@ -129,7 +133,7 @@ rule compare_channels:
         cut=f"{R}/compare/gray_cut.json",
         cosine=f"{R}/compare/cosine_pairs.csv",
         gram=f"{R}/compare/gram_pairs.csv",
-        null=f"{R}/compare/null/layers.csv",
+        null=[f"{R}/compare/null/layers.csv"] if NULL_LAYERS else [],
     output:
         channels=f"{R}/compare/channels.csv",
         gram=f"{R}/compare/gram.csv",

@@ -34,6 +34,7 @@ for _net in PATCH_NETS:
             seed=config["seed"],
             device=config["device"],
         threads: side_by_side(4)
+        priority: PRIORITY["atlas"]
         resources:
             gpu=GPU,
             mem_mb=retry_mem_mb(16000),
@@ -66,6 +67,7 @@ for _net in PATCH_NETS:
             seed=config["seed"],
             device=config["device"],
         threads: side_by_side(4)
+        priority: PRIORITY["atlas"]
         resources:
             gpu=GPU,
             mem_mb=retry_mem_mb(16000),

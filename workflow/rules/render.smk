@@ -1,6 +1,3 @@
-import itertools
-
-
 # Feature visualization of every selected channel, in jobs of (network, chunk): a chunk is
 # up to render.chunk_size channels, consecutive in layer order (vischange.config.chunks),
 # so a job may span two layers. One rule per chunk: a rule's outputs must be fixed
@@ -9,12 +6,12 @@ import itertools
 
 # The null experiment's renders (NULL_NET) are chunk jobs of the base network with the
 # null seeds: the same engine and settings, only the seeds differ.
-_RENDER_SETS = [
-    ("render_chunk", "{net}", f"{R}/models/{{net}}.pt", SEEDS, "{net}"),
-    ("render_null_chunk", NULL_NET, f"{R}/models/base.pt", NULL_SEEDS, NULL_NET),
+_RENDER_JOBS = [("render_chunk", "{net}", f"{R}/models/{{net}}.pt", SEEDS, "{net}", i, parts) for i, parts in enumerate(CHUNKS)]
+_RENDER_JOBS += [
+    ("render_null_chunk", NULL_NET, f"{R}/models/base.pt", NULL_SEEDS, NULL_NET, i, parts) for i, parts in enumerate(NULL_CHUNKS)
 ]
 
-for (_name, _net, _model, _seeds, _key), (_index, _parts) in itertools.product(_RENDER_SETS, enumerate(CHUNKS)):
+for _name, _net, _model, _seeds, _key, _index, _parts in _RENDER_JOBS:
 
     rule:
         name:
@@ -88,7 +85,7 @@ rule render_table:
     input:
         chunks=lambda wc: [
             L.render_chunk(wc.net, wc.layer, i)
-            for i, parts in enumerate(CHUNKS)
+            for i, parts in enumerate(NULL_CHUNKS if wc.net == NULL_NET else CHUNKS)
             if any(layer == wc.layer for layer, _ in parts)
         ],
         stats=lambda wc: f"{R}/renders/{'base' if wc.net == NULL_NET else wc.net}/{wc.layer}/dataset.csv",

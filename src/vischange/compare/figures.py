@@ -106,9 +106,13 @@ def render_grid(
 
 
 def _caption(row) -> str:
+    """Channel, cosine, and the per-channel test's q-value (or its status when untested)."""
     text = f"c{int(row.channel)}  cos {row.cosine:.3f}"
-    if np.isfinite(row.change_score):
-        text += f"\nchange {row.change_score:.2f}"
+    q = getattr(row, "q_value", float("nan"))
+    if np.isfinite(q):
+        text += f"\nq {q:.2g}"
+    elif getattr(row, "status", None) in ("died", "born", "identical"):
+        text += f"\n{row.status}"
     return text + (" (gray)" if row.gray else "")
 
 

@@ -89,8 +89,12 @@ NULL_COLUMNS = ["n_tested", "n_significant", "false_positive_share", "changed_sh
                 "changed_share_high", "n_died", "n_born"]
 
 
-def with_null(layers: pd.DataFrame, null_layers: pd.DataFrame) -> pd.DataFrame:
+def with_null(layers: pd.DataFrame, null_layers: pd.DataFrame | None) -> pd.DataFrame:
     """The real comparison's layers.csv rows with the null experiment's beside them, as
-    null_<column> for NULL_COLUMNS (null_died/born: channels inactive in one seed set only)."""
+    null_<column> for NULL_COLUMNS (null_died/born: channels inactive in one seed set only).
+    Layers the null did not run on (nothing trained up to them: bit-identical renders, no
+    test), or no null at all (None), get empty values."""
+    if null_layers is None:
+        null_layers = pd.DataFrame(columns=["layer", *NULL_COLUMNS])
     extra = null_layers[["layer", *NULL_COLUMNS]].rename(columns={c: f"null_{c}" for c in NULL_COLUMNS})
     return layers.merge(extra, on="layer", how="left", validate="one_to_one")
