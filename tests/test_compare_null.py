@@ -71,7 +71,7 @@ def test_the_null_experiment_can_fail():
     cos, renders = as_null_tables(distance)
     _, layers = null.null_inference(cos, renders, SEEDS, NULL_SEEDS, SETTINGS, seed=0)
     assert (layers.false_positive_share > 0.05).all()
-    assert (layers.changed_share_low > 0.1).all()
+    assert (layers.changed_share_low > 0).all()  # and its changed share excludes 0
 
 
 def test_with_null_puts_the_null_beside_each_layer():

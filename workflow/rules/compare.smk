@@ -108,7 +108,7 @@ if NULL_LAYERS:
             similarity=_CMP["similarity"],
             image_size=vcfg.embedding_size(config),
             batch_size=_CMP["batch_size"],
-            inference={k: _CMP[k] for k in ("fdr", "prior_df", "pi0_lambda", "n_boot")},
+            inference={k: _CMP[k] for k in ("fdr", "prior_df", "pi0_lambda", "n_boot", "share_interval")},
             device=config["device"],
             seed=config["seed"],
         threads: side_by_side(2)
@@ -142,7 +142,7 @@ rule compare_channels:
     params:
         trainable=config["finetune"]["trainable"],
         percentile=_CMP["noise_percentile"],
-        inference={k: _CMP[k] for k in ("fdr", "prior_df", "pi0_lambda", "n_boot")},
+        inference={k: _CMP[k] for k in ("fdr", "prior_df", "pi0_lambda", "n_boot", "share_interval")},
         similarity=_CMP["similarity"],
         seed=config["seed"],
     localrule: True

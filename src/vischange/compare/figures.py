@@ -279,7 +279,7 @@ def gray_counts(renders: pd.DataFrame, out: Sequence[str | os.PathLike]) -> None
 def change_tests(layers: pd.DataFrame, out: Sequence[str | os.PathLike]) -> None:
     """Per layer, the calibrated test of change beside the null experiment (base against
     base, disjoint seeds). Left: the estimated share of changed channels, 1 - pi0, with its
-    bootstrap interval. Right: the share of tested channels significant at q = fdr (the
+    interval (compare.share_interval). Right: the share of tested channels significant at q = fdr (the
     null's is its false-positive share), with the q level dashed; died and born channels
     (outside the test) are counted under the bars. layers: compare/layers.csv."""
     names = list(layers.layer)
@@ -311,7 +311,7 @@ def change_tests(layers: pd.DataFrame, out: Sequence[str | os.PathLike]) -> None
         ax.set_ylim(-0.02, 1.05)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("changed share (1 - pi0)")
-    axes[0].set_title("Changed share, 95% bootstrap interval", fontsize=9)
+    axes[0].set_title("Changed share, 95% interval", fontsize=9)
     axes[1].set_ylabel(f"tested channels with q <= {fdr:g}")
     axes[1].set_title("Significant channels (null: false positives)", fontsize=9)
     axes[1].legend(fontsize=7, loc="upper left")

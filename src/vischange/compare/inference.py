@@ -65,8 +65,14 @@ P(p_flip > 1/2) = 1/2 exactly (without ties), whatever the shape of the channel'
 noise. lambda is fixed, not tuned, because a layer may have few channels and the flip
 p-values take few values (1/2 and 1 with 2 seeds, where pi0 = twice the share of
 channels with a negative statistic). The changed share is 1 - pi0 (pi0 clipped to
-[0, 1]); its interval is a percentile bootstrap over channels (flip p-values resampled
-with replacement, seeded numpy Generator).
+[0, 1]); its interval is by default exact: the count of flip p-values above lambda is
+binomial, and its Clopper-Pearson interval bounds pi0 (`changed_share`). A percentile
+bootstrap over channels is the option; with the demo's 8 channels and coarse p-values it
+collapsed to [1, 1] whenever every channel fell on one side of lambda, and the null
+experiment (`null`) showed it excluding 0 where nothing changed. The pooled p-values
+divide by the finite-sample pi0 ((1 + #{p > lambda}) / (m (1 - lambda)), Storey, Taylor
+and Siegmund 2004), which never reaches 0: with the plain estimate, a layer in which
+every channel looked changed got p = 1 for all of them.
 
 Died and born channels. A render is "inactive" when it is gray (`gray.gray_table`) or,
 if a threshold is given and the render table has `activation_ratio`, when its ratio is
@@ -239,27 +245,47 @@ def bh_qvalues(p: Sequence[float]) -> np.ndarray:
     return q
 
 
-def storey_pi0(p: Sequence[float], lam: float = 0.5) -> float:
+def storey_pi0(p: Sequence[float], lam: float = 0.5, plus_one: bool = False) -> float:
     """Storey's (2002) estimate of the share of true nulls, #{p > lam} / (n (1 - lam)),
-    clipped to [0, 1]; NaN for no p-values."""
+    clipped to [0, 1]; NaN for no p-values. plus_one: (1 + #{p > lam}) / (n (1 - lam)),
+    the finite-sample version of Storey, Taylor and Siegmund (2004) that adaptive FDR
+    control needs; it never reaches 0, so a layer in which every channel looks changed
+    still has a null pool to divide by (`pooled_pvalues`)."""
     p = np.asarray(p, dtype=np.float64)
     p = p[np.isfinite(p)]
     if not len(p):
         return float("nan")
-    return float(min(1.0, np.mean(p > lam) / (1 - lam)))
+    return float(min(1.0, (np.sum(p > lam) + (1 if plus_one else 0)) / (len(p) * (1 - lam))))
+
+
+INTERVALS = ("exact", "bootstrap")
 
 
 def changed_share(
-    p: Sequence[float], lam: float = 0.5, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+    p: Sequence[float], lam: float = 0.5, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+    method: str = "exact",
 ) -> tuple[float, float, float]:
-    """Estimated share of changed channels 1 - pi0 and a percentile bootstrap interval
-    (channels resampled with replacement, numpy Generator seeded by `seed`).
-    Returns (estimate, low, high); NaNs for no p-values."""
+    """Estimated share of changed channels 1 - pi0 (Storey) and its interval at `level`.
+
+    method "exact": each null channel's exact flip p-value exceeds lam with probability
+    1 - lam, so the count above lam is binomial with mean pi0 (1 - lam) n (taking, as
+    Storey's estimate does, a changed channel's p-value to fall below lam); the
+    Clopper-Pearson interval of that proportion, divided by 1 - lam, bounds pi0. It keeps
+    its level with few channels and coarse p-values, where the percentile bootstrap
+    collapses (every channel on one side of lam gives the interval [1, 1]).
+    "bootstrap": a percentile bootstrap over channels (n_boot resamples, numpy Generator
+    seeded by `seed`). Returns (estimate, low, high); NaNs for no p-values.
+    """
+    if method not in INTERVALS:
+        raise ValueError(f"interval method must be one of {INTERVALS}, got {method!r}")
     p = np.asarray(p, dtype=np.float64)
     p = p[np.isfinite(p)]
     if not len(p):
         return (float("nan"),) * 3
     est = 1 - storey_pi0(p, lam)
+    if method == "exact":
+        ci = sstats.binomtest(int(np.sum(p > lam)), len(p)).proportion_ci(confidence_level=level, method="exact")
+        return float(est), float(1 - min(1.0, ci.high / (1 - lam))), float(1 - min(1.0, ci.low / (1 - lam)))
     rng = np.random.default_rng(seed)
     above = (p > lam)[rng.integers(0, len(p), size=(n_boot, len(p)))]
     boot = 1 - np.minimum(1.0, above.mean(axis=1) / (1 - lam))
@@ -385,7 +411,7 @@ def channel_inference(
         if not keys:
             continue
         part = pd.concat(keys, ignore_index=True)
-        pi0 = storey_pi0(part.flip_p_value, 0.5)
+        pi0 = storey_pi0(part.flip_p_value, 0.5, plus_one=True)
         part["p_value"] = pooled_pvalues(part.effect_size.to_numpy(), np.concatenate(flipped), pi0)
         part["q_value"] = bh_qvalues(part.p_value.to_numpy())
         parts.append(part)
@@ -410,20 +436,21 @@ def channel_inference(
 
 
 def layer_inference(
-    channels: pd.DataFrame, fdr: float = 0.05, lam: float = 0.5, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+    channels: pd.DataFrame, fdr: float = 0.05, lam: float = 0.5, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+    interval: str = "exact",
 ) -> pd.DataFrame:
     """One row per layer from `channel_inference`'s table.
 
     Columns: layer, n_channels, n_tested, n_significant, share_significant (of tested),
     n_identical, n_died, n_born, n_gray_both, n_untestable, n_changed_all (significant + died + born),
     pi0 (Storey, lambda = lam), changed_share (1 - pi0, of tested), changed_share_low /
-    _high (percentile bootstrap, `level`, seeded), fdr, pi0_lambda.
+    _high (`changed_share`'s interval of kind `interval`, at `level`), fdr, pi0_lambda.
     """
     rows = []
     for i, (layer, part) in enumerate(channels.groupby("layer", sort=False)):
         tested = part[part.effect_size.notna()]
         counts = part.status.value_counts()
-        est, lo, hi = changed_share(tested.flip_p_value, lam, n_boot, level, seed + i)
+        est, lo, hi = changed_share(tested.flip_p_value, lam, n_boot, level, seed + i, interval)
         n_sig = int(tested.significant.sum())
         rows.append({
             "layer": layer,
@@ -456,12 +483,12 @@ def with_inference(
     `channel_inference`, per layer those of `layer_inference` (its n_channels, which
     equals the summary's, left out).
 
-    settings: fdr, prior_df, pi0_lambda, n_boot (the config's compare section);
-    seed: seeds the bootstrap of the changed share.
+    settings: fdr, prior_df, pi0_lambda, n_boot, share_interval (the config's compare
+    section; share_interval defaults to exact); seed: seeds a bootstrap interval.
     """
     per_channel = channel_inference(cosine_pairs, renders, fdr=settings["fdr"], prior_df=settings["prior_df"])
     per_layer = layer_inference(per_channel, fdr=settings["fdr"], lam=settings["pi0_lambda"],
-                                n_boot=settings["n_boot"], seed=seed)
+                                n_boot=settings["n_boot"], seed=seed, interval=settings.get("share_interval", "exact"))
     channels = channels.merge(per_channel, on=KEY, how="left", validate="one_to_one")
     layers = layers.merge(per_layer.drop(columns="n_channels"), on="layer", how="left", validate="one_to_one")
     return channels, layers

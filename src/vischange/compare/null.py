@@ -70,7 +70,7 @@ def null_inference(
 
     cosine_pairs: `features.compare_features` rows of the base renders and the null
     renders (net NULL_NET, its own seeds); renders: `null_renders`. settings: fdr,
-    prior_df, pi0_lambda, n_boot (the compare section); seed: seeds the bootstrap.
+    prior_df, pi0_lambda, n_boot, share_interval (the compare section); seed: seeds a bootstrap.
     Returns (channels: `inference.channel_inference`'s table, layers:
     `inference.layer_inference`'s rows plus false_positive_share, the share of tested
     channels significant at q = fdr, every one of them a false positive here).
@@ -79,7 +79,8 @@ def null_inference(
     flags = as_two_networks(renders, seeds, null_seeds)
     channels = inference.channel_inference(pairs, flags, fdr=settings["fdr"], prior_df=settings["prior_df"])
     layers = inference.layer_inference(
-        channels, fdr=settings["fdr"], lam=settings["pi0_lambda"], n_boot=settings["n_boot"], seed=seed
+        channels, fdr=settings["fdr"], lam=settings["pi0_lambda"], n_boot=settings["n_boot"], seed=seed,
+        interval=settings.get("share_interval", "exact"),
     )
     layers["false_positive_share"] = layers.share_significant
     return channels, layers
