@@ -41,11 +41,13 @@ def test_as_two_networks_maps_the_null_seeds_onto_the_render_seeds():
 
 
 def test_null_renders_flag_gray_by_the_real_cut():
-    base = pd.DataFrame({"net": ["base", "finetuned"], "layer": "a", "channel": 0, "seed": 0, "file": "f",
-                         "gray_score": [5.0, 500.0], "gray": [True, False]})
+    base = pd.DataFrame({"net": ["base", "finetuned", "base"], "layer": ["a", "a", "frozen"], "channel": 0, "seed": 0,
+                         "file": "f", "gray_score": [5.0, 500.0, 600.0], "gray": [True, False, False]})
     scores = pd.DataFrame({"net": "x", "layer": "a", "channel": 0, "seed": [3, 4], "file": "g", "gray_score": [9.0, 11.0]})
     out = null.null_renders(base, scores, threshold=10.0)
+    # The base renders of layers the null did not render (here "frozen") are left out.
     assert list(out.net) == ["base", null.NULL_NET, null.NULL_NET] and list(out.gray) == [True, True, False]
+    assert set(out.layer) == {"a"}
 
 
 @pytest.mark.parametrize("seed", [0, 1])

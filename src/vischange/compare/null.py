@@ -51,9 +51,10 @@ def as_two_networks(frame: pd.DataFrame, seeds: Sequence[int], null_seeds: Seque
 
 def null_renders(base_renders: pd.DataFrame, null_scores: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """The null's per-render gray table: the base renders' rows of the real comparison's
-    table (net base) and the null renders' scores (`gray.score_tables`, net NULL_NET),
-    flagged gray by the real comparison's cut `threshold` (the same rule for both)."""
-    base = base_renders[base_renders.net == "base"]
+    table (net base, the layers the null renders) and the null renders' scores
+    (`gray.score_tables`, net NULL_NET), flagged gray by the real comparison's cut
+    `threshold` (the same rule for both)."""
+    base = base_renders[(base_renders.net == "base") & base_renders.layer.isin(set(null_scores.layer))]
     null = null_scores.assign(net=NULL_NET, gray=null_scores.gray_score < threshold)
     return pd.concat([base, null[base.columns]], ignore_index=True)
 
