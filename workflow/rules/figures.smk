@@ -152,6 +152,8 @@ figures/render_pairs.{png,pdf}           base renders over fine-tuned renders, t
 figures/most_changed.{png,pdf}           the top_k lowest-cosine usable channels per layer, base over fine-tuned
 figures/least_changed.{png,pdf}          the top_k highest-cosine usable channels per layer, base over fine-tuned
 figures/random_channels.{png,pdf}        random_channels channels of the last render layer, drawn with the config seed
+figures/change_tests.{png,pdf}           per layer: changed share with its interval and the share significant at compare.fdr,
+                                         beside the null experiment's
 figures/cosine_by_layer.{png,pdf}        box plot of cosine per layer beside seed-vs-seed, noise floor and share below it
 figures/gram_by_layer.{png,pdf}          median Gram distance per Gram layer, per render layer, beside seed-vs-seed
 figures/gray_scores.{png,pdf}            every render's gray score, sorted (log scale), with the cut
