@@ -375,7 +375,15 @@ def test_paper_variables_quote_the_tables(tmp_path):
     assert got["control_exact"] == "1 of 1"
     # moved: layer4.0 and layer4.1 (layer3.1 is identical, fc replaced)
     assert got["n_moved_modules"] == 2 and got["kernel_change_median"] == "0.06"
-    assert got["crosscheck"] == {"layer": "`layer4.1`", "n": 3, "rho": "1.00", "interval": "[0.50, 1.00]", "p": "0.33"}
+    assert got["crosscheck"] == {"layer": "`layer4.1`", "n": 3, "rho": "1.00", "interval": "[0.50, 1.00]", "p": "0.33",
+                                 "verdict": variables._verdict(0.5, 1.0)}
+    assert "tracks the activation change here" in got["crosscheck"]["verdict"]
+
+
+@pytest.mark.parametrize("low, high, words", [(-0.5, 0.9, "cannot be told"), (-0.9, -0.2, "opposite orders"),
+                                              (np.nan, np.nan, "too few channels")])
+def test_the_crosscheck_verdict_follows_its_interval(low, high, words):
+    assert words in variables._verdict(low, high)
 
 
 def test_paper_variables_report_a_failed_control(tmp_path):

@@ -23,6 +23,18 @@ def _interval(low: float, high: float, digits: int) -> str:
     return f"[{num(low, digits)}, {num(high, digits)}]"
 
 
+def _verdict(low: float, high: float) -> str:
+    """What the rank correlation's interval says about render change tracking activation change."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "There are too few channels to say whether the two measures agree."
+    if low > 0:
+        return "Feature visualization tracks the activation change here: the interval lies above zero."
+    if high < 0:
+        return "The two measures rank the channels in opposite orders here: the interval lies below zero."
+    return ("Whether feature visualization tracks the activation change cannot be told from these channels: "
+            "the interval includes zero.")
+
+
 def _layer(row: Mapping[str, Any]) -> dict[str, str]:
     return {
         "layer": f"`{row['layer']}`",
@@ -63,5 +75,6 @@ def paper_variables(files: Mapping[str, Path]) -> dict[str, Any]:
             "rho": num(row.spearman, 2),
             "interval": _interval(row.spearman_low, row.spearman_high, 2),
             "p": sig(row.p_value, 2),
+            "verdict": _verdict(row.spearman_low, row.spearman_high),
         }
     return out
