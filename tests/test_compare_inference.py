@@ -58,12 +58,13 @@ def old_rule(distance):
 
 
 def new_rule(distance, fdr=0.05):
-    """compare.inference per layer -> significant, p, pi0 (n_layers,)."""
+    """compare.inference per layer, as channel_inference runs it -> significant, p, pi0 (n_layers,)."""
     sig, p, pi0 = np.zeros(distance.shape[:2], bool), np.zeros(distance.shape[:2]), np.zeros(len(distance))
     for k, layer in enumerate(distance):
         s = inference.channel_statistics(layer)
-        pi0[k] = inference.storey_pi0(inference.flip_pvalues(layer))
-        p[k] = inference.pooled_pvalues(s["effect_size"], s["flipped_effect"], pi0[k])
+        flips = inference.flip_pvalues(layer)
+        pi0[k] = inference.storey_pi0(flips)
+        p[k] = inference.pooled_pvalues(s["effect_size"], s["flipped_effect"], inference.storey_pi0(flips, plus_one=True))
         sig[k] = inference.bh_qvalues(p[k]) <= fdr
     return sig, p, pi0
 

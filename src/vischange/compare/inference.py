@@ -87,7 +87,7 @@ shape, shared seed starts): without change, the share of null p-values <= 0.05 i
 (0.042 in the noisiest third of channels) and no channel is significant at q = 0.05,
 where the pooled-floor rule of `stats` flags 6.7% of channels on demo-sized layers
 (8 channels, 2 seeds) and 11-18% of the noisiest third; with 20% of channels changed
-(3 seeds, 64 channels) power is 0.73 at an FDR of 0.026 and 1 - pi0 averages 0.198
+(3 seeds, 64 channels) power is 0.76 at an FDR of 0.028 and 1 - pi0 averages 0.198
 (truth 0.191).
 """
 
