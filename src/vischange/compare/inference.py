@@ -94,7 +94,7 @@ where the pooled-floor rule of `stats` flags 6.7% of channels on demo-sized laye
 from __future__ import annotations
 
 import itertools
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -470,6 +470,18 @@ def layer_inference(
     return pd.DataFrame(rows)
 
 
+def inference_tables(
+    cosine_pairs: pd.DataFrame, renders: pd.DataFrame, settings: Mapping, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`channel_inference` and `layer_inference` with the config's compare settings (fdr,
+    prior_df, pi0_lambda, n_boot, share_interval, which defaults to exact); seed seeds a
+    bootstrap interval. Returns (per channel, per layer)."""
+    per_channel = channel_inference(cosine_pairs, renders, fdr=settings["fdr"], prior_df=settings["prior_df"])
+    per_layer = layer_inference(per_channel, fdr=settings["fdr"], lam=settings["pi0_lambda"],
+                                n_boot=settings["n_boot"], seed=seed, interval=settings.get("share_interval", "exact"))
+    return per_channel, per_layer
+
+
 def with_inference(
     channels: pd.DataFrame,
     layers: pd.DataFrame,
@@ -483,12 +495,9 @@ def with_inference(
     `channel_inference`, per layer those of `layer_inference` (its n_channels, which
     equals the summary's, left out).
 
-    settings: fdr, prior_df, pi0_lambda, n_boot, share_interval (the config's compare
-    section; share_interval defaults to exact); seed: seeds a bootstrap interval.
+    settings, seed: as `inference_tables`.
     """
-    per_channel = channel_inference(cosine_pairs, renders, fdr=settings["fdr"], prior_df=settings["prior_df"])
-    per_layer = layer_inference(per_channel, fdr=settings["fdr"], lam=settings["pi0_lambda"],
-                                n_boot=settings["n_boot"], seed=seed, interval=settings.get("share_interval", "exact"))
+    per_channel, per_layer = inference_tables(cosine_pairs, renders, settings, seed)
     channels = channels.merge(per_channel, on=KEY, how="left", validate="one_to_one")
     layers = layers.merge(per_layer.drop(columns="n_channels"), on="layer", how="left", validate="one_to_one")
     return channels, layers

@@ -78,11 +78,7 @@ def null_inference(
     """
     pairs = as_two_networks(cosine_pairs, seeds, null_seeds, (("net_a", "seed_a"), ("net_b", "seed_b")))
     flags = as_two_networks(renders, seeds, null_seeds)
-    channels = inference.channel_inference(pairs, flags, fdr=settings["fdr"], prior_df=settings["prior_df"])
-    layers = inference.layer_inference(
-        channels, fdr=settings["fdr"], lam=settings["pi0_lambda"], n_boot=settings["n_boot"], seed=seed,
-        interval=settings.get("share_interval", "exact"),
-    )
+    channels, layers = inference.inference_tables(pairs, flags, settings, seed)
     layers["false_positive_share"] = layers.share_significant
     return channels, layers
 
