@@ -88,3 +88,27 @@ def test_resume_after_interruption_gives_the_same_result(tmp_path, monkeypatch):
     _, resumed = fit_once(data, resume)
     assert resumed == reference
     assert not resume.exists(), "the resume file is removed after a finished run"
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_foreach_optimizer_matches_the_single_tensor_update_bit_for_bit(optimizer):
+    """make_optimizer's multi-tensor update must not change a CPU run's weights."""
+    torch.manual_seed(0)
+    start = models.build("resnet18", 3)
+    grads = [[torch.randn_like(p) for p in start.parameters()] for _ in range(4)]
+    settings = train.TrainSettings(epochs=1, batch_size=8, lr=0.01, optimizer=optimizer, weight_decay=1e-4)
+    weights = []
+    for foreach in (True, False):
+        model = models.build("resnet18", 3)
+        model.load_state_dict(start.state_dict())
+        opt = train.make_optimizer(model.parameters(), settings)
+        assert all(group["foreach"] for group in opt.param_groups)
+        if not foreach:  # the reference: PyTorch's per-tensor loop
+            for group in opt.param_groups:
+                group["foreach"] = False
+        for step in grads:
+            for p, g in zip(model.parameters(), step):
+                p.grad = g.clone()
+            opt.step()
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(weights[0], weights[1])

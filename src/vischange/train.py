@@ -85,12 +85,18 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
 
 
 def make_optimizer(params, settings: TrainSettings) -> torch.optim.Optimizer:
-    """SGD with momentum or AdamW, as `settings.optimizer` says."""
+    """SGD with momentum or AdamW, as `settings.optimizer` says.
+
+    Both use the multi-tensor (foreach) update, PyTorch's default on CUDA only: on the CPU
+    it gives bit-identical weights (tests/test_train.py) and an AdamW step of ResNet-18
+    takes 18 ms instead of 44 (2 cores), about 8 s of the demo's pretraining.
+    """
     if settings.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
+        return torch.optim.SGD(params, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay,
+                               foreach=True)
     if settings.optimizer == "adamw":
         return torch.optim.AdamW(
-            params, lr=settings.lr, betas=(settings.momentum, 0.999), weight_decay=settings.weight_decay
+            params, lr=settings.lr, betas=(settings.momentum, 0.999), weight_decay=settings.weight_decay, foreach=True
         )
     raise ValueError(f"optimizer must be sgd or adamw, got {settings.optimizer!r}")
 

@@ -22,6 +22,9 @@ if DOMAIN_ON:
             image_size=config["data"]["image_size"],
             seed=config["seed"],
         threads: 4
+        # It needs only the data: done early, the domain jobs need not queue up at the end
+        # of a local run, when too few jobs are left to keep every core busy.
+        priority: PRIORITY["renders"]
         resources:
             mem_mb=retry_mem_mb(4000),
             runtime=retry_runtime(30),
