@@ -37,7 +37,7 @@ def run_snakemake(workdir: Path, *args: str, configfile: Path | None = None, tim
 TEST_CONFIG = REPO / "config/test.yaml"
 # Modules that run whole workflows, started first (in this order) so that under
 # pytest-xdist (--dist loadfile) the long ones run side by side instead of last.
-SLOW_MODULES = ("test_workflow", "test_slurm", "test_rerun", "test_real_study")
+SLOW_MODULES = ("test_workflow", "test_slurm", "test_rerun", "test_own_data", "test_real_study")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -37,8 +37,9 @@ PACKAGE = "vischange"
 # stage needs no edit here.
 SHARED = {"models", "datasets", "activations", "heads", "metrics", "plots", "runtime", "config", "paper", "render",
           "train", "class_maps", "names", "paths", "contract", "lazy", "archinfo"}
-# Above the stages: finds every stage's config checks by name; nothing imports it.
-TOP = {"registry"}
+# Above the stages, imported by nothing: registry finds every stage's config checks by name;
+# warmup (make setup) compiles the UMAP kernels the atlas and attribution stages use.
+TOP = {"registry", "warmup"}
 STAGES = {p.stem for p in (SRC / PACKAGE).iterdir() if not p.name.startswith("_") and (p.suffix == ".py" or p.is_dir())
           and p.name != "__pycache__"} - SHARED - TOP
 # compare's scripts call its features, gray and stats modules directly; every other stage's

@@ -110,3 +110,13 @@ def test_overlays_have_the_image_shape_and_unit_range():
     with pytest.raises(ValueError):
         plots.mask_overlay(image, fmap, vmax=0)
 
+
+
+def test_gram_figure_draws_a_layer_whose_channels_are_all_gray(tables, tmp_path):
+    """A layer without one usable channel (every render gray, as a random-weights network's
+    can be) is drawn without its lines instead of failing the figure job."""
+    gram = tables["gram"].copy()
+    gram.loc[gram["layer"] == "layer3.1", "gray"] = True
+    out = _written(tmp_path, "gram_all_gray")
+    figures.gram_by_layer(gram, out)
+    check(out)

@@ -93,6 +93,8 @@ def check_config(config: dict[str, Any], stage_checks: Iterable[StageCheck] = ()
     base = config["model"]["base"]
     if base["source"] == "file" and not readable(base["path"]):
         problems.append(f"config key model.base.path: cannot read weights file {base['path']!r}")
+    elif base["source"] == "file" and base.get("checksum"):
+        problems.extend(checksum_problems(base["path"], base["checksum"], "model.base"))
     if base["source"] == "torchvision" and base["weights"] not in info.weights:
         problems.append(
             f"config key model.base.weights: {arch} has no torchvision weights {base['weights']!r} "
@@ -108,6 +110,19 @@ def check_config(config: dict[str, Any], stage_checks: Iterable[StageCheck] = ()
     return channels
 
 
+def checksum_problems(path: str, checksum: str, key: str) -> list[str]:
+    """A local file checked against its configured checksum before any job (a weights file is
+    read in place, so a wrong one would otherwise surface deep inside a job); `key` is the
+    file's config section (its checksum is `key`.checksum)."""
+    from .datasets.download import DownloadError, verify
+
+    try:
+        verify(path, checksum, key=key)
+    except DownloadError as err:
+        return [f"config key {key}.checksum: {err}"]
+    return []
+
+
 def task_classes(config: dict) -> list[str] | None:
     """The fine-tuning task's class names when they are known before any job runs.
 
@@ -119,6 +134,9 @@ def task_classes(config: dict) -> list[str] | None:
         from .datasets import synthetic
 
         return synthetic.class_names((data.get("synthetic") or {}).get("finetune_task", "textures"))
+    if data["source"] == "folder":
+        listing = folder_listing(data)
+        return listing.classes if listing else None
     path = Path("results") / config["experiment"] / "data" / "classes.txt"
     return [l.strip() for l in path.read_text().splitlines() if l.strip()] if path.is_file() else None
 
@@ -129,6 +147,11 @@ def count_test_images(config: dict) -> int | None:
     if data["source"] == "synthetic":
         counts = (data.get("synthetic") or {}).get("finetune_counts") or {"test": 50}
         return int(counts["test"]) * len(task_classes(config))
+    if data["source"] == "folder":
+        from .datasets import folder
+
+        listing = folder_listing(data)
+        return folder.test_count(listing, data["folder"]["test_fraction"]) if listing else None
     path = Path("results") / config["experiment"] / "data" / "test.csv"
     if path.is_file():
         with open(path) as handle:
@@ -173,10 +196,29 @@ def data_files(data: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def folder_listing(data: dict[str, Any]):
+    """The data.folder dataset as listed (:func:`vischange.datasets.folder.list_folder`), or None
+    when it cannot be (:func:`data_problems` says why)."""
+    from .datasets import folder
+
+    try:
+        return folder.list_folder((data.get("folder") or {}).get("path"))
+    except folder.FolderError:
+        return None
+
+
 def data_problems(data: dict[str, Any]) -> list[str]:
-    """Problems of the data section: each file has a source, local paths are readable, names are unique."""
+    """Problems of the data section: each file has a source, local paths are readable, names are
+    unique; your own folder lists as a dataset."""
     problems = []
     source = data["source"]
+    if source == "folder":
+        from .datasets import folder
+
+        try:
+            folder.list_folder((data.get("folder") or {}).get("path"))
+        except folder.FolderError as err:
+            problems.append(str(err))
     if source == "stanford_cars":
         cars = data["stanford_cars"]
         if cars["directory"]:

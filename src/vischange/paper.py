@@ -244,6 +244,12 @@ def dataset_facts(config: Mapping[str, Any]) -> dict[str, str]:
             "ImageNet-pretrained base network has seen many of them, with ImageNet's labels, "
             "before fine-tuning."
         )
+    elif source == "folder":
+        name = f"the image folder `{Path(str((data.get('folder') or {}).get('path'))).name}` (one sub-folder per class)"
+        overlap = (
+            "This run fine-tunes on images from a folder given in the config; whether the base "
+            "network saw any of them, or images like them, is not known to the workflow."
+        )
     else:
         name = "Stanford Cars"
         overlap = (
@@ -747,7 +753,7 @@ def missing_variables(manifest: Manifest, variables: Mapping[str, Any]) -> list[
 CONFIG_KEYS: dict[str, tuple[str, ...] | None] = {
     "experiment": None,
     "seed": None,
-    "data": ("source", "synthetic", "image_size"),
+    "data": ("source", "synthetic", "folder", "image_size"),
     "model": ("arch", "base"),
     "finetune": ("trainable", "epochs", "batch_size", "lr", "optimizer"),
     "render": ("layers", "channels", "seeds", "size", "steps", "lr", "param", "redirect_steps"),

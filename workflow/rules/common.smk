@@ -9,6 +9,7 @@ from vischange import archinfo
 from vischange import config as vcfg
 from vischange.registry import validate_and_check
 from vischange.paths import Layout
+from vischange.datasets import folder as vfolder
 from vischange.datasets import stanford
 from vischange import runtime as vrun
 

@@ -1,4 +1,5 @@
-# Data: the embedded procedural demo, or Stanford Dogs / Stanford Cars (data.source).
+# Data: the embedded procedural demo, Stanford Dogs / Stanford Cars, or your own class
+# folders (data.source).
 
 _SOURCE = config["data"]["source"]
 
@@ -28,6 +29,35 @@ if _SOURCE == "synthetic":
             "../../envs/vischange.yaml"
         script:
             "../../scripts/synthetic_data.py"
+
+elif _SOURCE == "folder":
+    _FOLDER = config["data"]["folder"]
+
+    rule folder_data:
+        """Your own class folders: drop files that are not images or do not decode, write train/val/test manifests."""
+        output:
+            splits=expand(f"{R}/data/{{split}}.csv", split=SPLITS),
+            classes=f"{R}/data/classes.txt",
+            excluded=f"{R}/data/excluded.csv",
+        params:
+            directory=_FOLDER["path"],
+            test_fraction=_FOLDER["test_fraction"],
+            val_fraction=config["data"]["val_fraction"],
+            seed=config["seed"],
+            # every image's path, size and time: a changed folder reruns the job
+            listing=vfolder.fingerprint(vfolder.list_folder(_FOLDER["path"])),
+        threads: 8
+        resources:
+            mem_mb=retry_mem_mb(8000),
+            runtime=retry_runtime(120),
+        log:
+            log_file("folder_data"),
+        benchmark:
+            bench_file("folder_data")
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/folder_data.py"
 
 else:
     # Files given by url are downloaded to {download_dir}/{source}/ by a local job
@@ -96,7 +126,8 @@ document_outputs(
 data/{split}.csv, data/classes.txt       fine-tuning task manifests (path,label; paths relative to the CSV)
 data/base/{split}.csv, data/base/classes.txt   base task (demo only: the pretraining data)
 data/raw/                                Stanford sources only: the verified archives' contents, as distributed
-data/excluded.csv                        Stanford sources only: path,split,reason of images that do not decode
-                                         (left out of every manifest; also named in the stanford_data log)
+data/excluded.csv                        Stanford and folder sources: path,split,reason of images that do not decode
+                                         and (folder) of files that are not images (left out of every manifest;
+                                         also named in the data job's log, beside a table of images per class and split)
 """,
 )

@@ -21,9 +21,10 @@ if DOMAIN_ON:
             synthetic=config["data"]["synthetic"],
             image_size=config["data"]["image_size"],
             seed=config["seed"],
-        threads: 4
         # It needs only the data: done early, the domain jobs need not queue up at the end
-        # of a local run, when too few jobs are left to keep every core busy.
+        # of a local run, when too few jobs are left to keep every core busy. At most half
+        # the cores locally, or it waits for all of them to be free at once (the tail).
+        threads: side_by_side(4)
         priority: PRIORITY["renders"]
         resources:
             mem_mb=retry_mem_mb(4000),

@@ -217,9 +217,12 @@ def gram_by_layer(gram: pd.DataFrame, out: Sequence[str | os.PathLike]) -> None:
     x = np.arange(len(features))
     colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, max(1, len(_layers(gram)))))
     for colour, layer in zip(colours, _layers(gram)):
-        part = used[used.layer == layer].groupby("feature_layer", sort=False)
-        change = part["gram"].median().reindex(features)
-        noise = part.apply(lambda g: pd.concat([g.gram_noise_base, g.gram_noise_finetuned]).median()).reindex(features)
+        rows = used[used.layer == layer]
+        change = rows.groupby("feature_layer", sort=False)["gram"].median().reindex(features)
+        # both networks' seed-vs-seed distances pooled; a layer whose channels are all gray has none
+        pooled = pd.concat([rows[["feature_layer", "gram_noise_base"]].rename(columns={"gram_noise_base": "noise"}),
+                            rows[["feature_layer", "gram_noise_finetuned"]].rename(columns={"gram_noise_finetuned": "noise"})])
+        noise = pooled.groupby("feature_layer", sort=False)["noise"].median().reindex(features)
         tag = _tag(bool(gram[gram.layer == layer].fine_tuned.iloc[0]))
         ax.plot(x, change.to_numpy(dtype=float), "o-", color=colour, ms=3, label=f"{layer} ({tag}): base vs fine-tuned")
         if noise.notna().any():

@@ -39,7 +39,7 @@ import os
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -67,6 +67,8 @@ class Parsed:
     train: list[tuple[Path, int]]
     test: list[tuple[Path, int]]
     classes: list[str]
+    # files that were not read as images: (path, official split, reason)
+    ignored: list[tuple[Path, str, str]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------
@@ -184,7 +186,24 @@ def parse_cars_folders(top: Path) -> Parsed:
     return Parsed(train=images("train"), test=images("test"), classes=classes)
 
 
-PARSERS = {"stanford_dogs": parse_dogs, "cars_devkit": parse_cars_devkit, "cars_folders": parse_cars_folders}
+def parse_folder(top: Path, *, test_fraction: float = 0.2, seed: int = 0) -> Parsed:
+    """Your own class-per-folder images (:mod:`.folder`: split or single layout); files that
+    are not images go to ``ignored``."""
+    from . import folder
+
+    try:
+        listing = folder.list_folder(top)
+    except folder.FolderError as err:
+        raise DatasetError(str(err)) from None
+    if listing.layout == "split":
+        train, test = listing.splits["train"], listing.splits["test"]
+    else:
+        train, test = folder.split_single(listing.splits["all"], test_fraction, seed)
+    return Parsed(train=train, test=test, classes=listing.classes, ignored=listing.not_images)
+
+
+PARSERS = {"stanford_dogs": parse_dogs, "cars_devkit": parse_cars_devkit, "cars_folders": parse_cars_folders,
+           "folder": parse_folder}
 
 
 # --------------------------------------------------------------------------
@@ -249,10 +268,12 @@ def prepare(
     seed: int,
     threads: int = 1,
     directory: str | os.PathLike | None = None,
+    parse_options: dict | None = None,
 ) -> dict[str, int]:
     """Extract verified `files` and write raw/, {train,val,test}.csv, classes.txt, excluded.csv in `out_dir`.
 
-    `layout`: one of PARSERS (stanford_dogs, cars_devkit, cars_folders). Checksums are
+    `layout`: one of PARSERS (stanford_dogs, cars_devkit, cars_folders, folder), called with
+    `parse_options` as keyword arguments. Checksums are
     the caller's job (see download.fetch). With `directory` (an already extracted
     copy) instead of `files`, nothing is extracted: no raw/ is written and the
     manifests hold absolute paths into `directory`. Everything is built in a staging
@@ -281,7 +302,7 @@ def prepare(
             def name(path: Path) -> str:
                 return path.relative_to(staging).as_posix()
 
-        parsed = PARSERS[layout](top)
+        parsed = PARSERS[layout](top, **(parse_options or {}))
         log.info(
             "%s: %d classes, %d official train and %d test images",
             layout, len(parsed.classes), len(parsed.train), len(parsed.test),
@@ -295,6 +316,10 @@ def prepare(
             for path, _ in getattr(parsed, split)
             if path in bad
         ]
+        if parsed.ignored:
+            log.warning("ignored %d files that are not images:", len(parsed.ignored))
+            for path, split, reason in parsed.ignored:
+                log.warning("  ignored %s (%s): %s", name(path), split, reason)
         if excluded:
             log.warning("excluded %d of %d images, which do not decode:", len(excluded), len(every))
             for row in excluded:
@@ -322,7 +347,9 @@ def prepare(
         for split, frame in frames.items():
             write_csv(staging / f"{split}.csv", frame)
         (staging / "classes.txt").write_text("".join(f"{c}\n" for c in parsed.classes))
-        write_csv(staging / "excluded.csv", pd.DataFrame(excluded, columns=["path", "split", "reason"]))
+        ignored = [{"path": name(path), "split": split, "reason": reason} for path, split, reason in parsed.ignored]
+        write_csv(staging / "excluded.csv", pd.DataFrame(excluded + ignored, columns=["path", "split", "reason"]))
+        log.info("images per class and split:\n%s", split_table(frames, parsed.classes).to_string())
 
         # Move into place: raw/ first, then the small files (each rename is atomic).
         if directory is None:
@@ -339,13 +366,23 @@ def prepare(
     return counts
 
 
+def split_table(frames: dict[str, pd.DataFrame], classes: Sequence[str]) -> pd.DataFrame:
+    """Images per class (rows, label order) and split (columns), with a total row."""
+    table = pd.DataFrame({split: frame["label"].value_counts().reindex(range(len(classes)), fill_value=0).to_numpy()
+                          for split, frame in frames.items()}, index=pd.Index(list(classes), name="class"))
+    table.loc["total"] = table.sum()
+    return table
+
+
 def layout_of(data: dict) -> str:
     """The parser name for a data config section (data.source and data.stanford_cars.layout)."""
     if data["source"] == "stanford_dogs":
         return "stanford_dogs"
     if data["source"] == "stanford_cars":
         return f"cars_{data['stanford_cars']['layout']}"
-    raise ValueError(f"data.source {data['source']!r} is not a Stanford dataset")
+    if data["source"] == "folder":
+        return "folder"
+    raise ValueError(f"data.source {data['source']!r} is not a dataset read from files")
 
 
 __all__ = [
@@ -359,7 +396,9 @@ __all__ = [
     "parse_cars_devkit",
     "parse_cars_folders",
     "parse_dogs",
+    "parse_folder",
     "prepare",
+    "split_table",
     "read_dogs_list",
     "validation_mask",
 ]
