@@ -116,3 +116,25 @@ def test_config_knows_classes_and_test_count_before_any_job(tmp_path):
     before = folder.fingerprint(folder.list_folder(root))
     (root / "moth" / "moth_09.jpg").write_bytes(jpeg_bytes(77))
     assert folder.fingerprint(folder.list_folder(root)) != before
+
+
+def test_a_finetuned_weights_file_is_checked_before_any_job(tmp_path):
+    import torch
+
+    from vischange import models
+
+    root = make_folder(tmp_path / "imgs", {"beetle": 5, "moth": 5})
+    weights = tmp_path / "ft.pt"
+    torch.save(models.build("resnet18", 2).state_dict(), weights)
+    config = {"experiment": "x", "model": {"arch": "resnet18", "finetuned": {"source": "file", "path": str(weights),
+              "checksum": None}}, "data": {"source": "folder", "folder": {"path": str(root), "test_fraction": 0.2}}}
+    assert vcfg.finetuned_problems(config) == []
+    config["model"]["finetuned"]["checksum"] = "md5:" + "0" * 32
+    assert "config key model.finetuned.checksum: checksum mismatch" in vcfg.finetuned_problems(config)[0]
+    config["model"]["finetuned"].update(checksum=None, path=str(tmp_path / "none.pt"))
+    assert "cannot read weights file" in vcfg.finetuned_problems(config)[0]
+    torch.save(models.build("resnet18", 7).state_dict(), weights)
+    config["model"]["finetuned"]["path"] = str(weights)
+    assert "has 7 outputs, but the data has 2 classes" in vcfg.finetuned_problems(config)[0]
+    config["model"]["finetuned"]["source"] = "train"
+    assert vcfg.finetuned_problems(config) == []

@@ -110,3 +110,36 @@ def test_cached_torchvision_weights_are_hash_checked(tmp_path, monkeypatch):
 def test_normalize():
     out = models.Normalize([0.5, 0.5, 0.5], [0.5, 0.25, 1.0])(torch.ones(1, 3, 2, 2))
     assert torch.allclose(out[0, :, 0, 0], torch.tensor([1.0, 2.0, 0.5]))
+
+
+def test_check_state_dict_names_what_does_not_fit():
+    state = models.build("resnet18", 3).state_dict()
+    assert models.check_state_dict("resnet18", state, 3) == 3
+    assert models.check_state_dict("resnet18", state) == 3
+    with pytest.raises(ValueError, match="has 3 outputs, but the data has 5 classes"):
+        models.check_state_dict("resnet18", state, 5)
+    with pytest.raises(ValueError, match=r"unexpected keys: \['layer1.2"):
+        models.check_state_dict("resnet18", models.build("resnet34", 3).state_dict(), 3)
+    broken = dict(state)
+    broken.pop("layer2.0.bn1.running_mean")
+    broken["layer3.0.conv1.weight"] = torch.zeros(1, 1, 3, 3)
+    with pytest.raises(ValueError) as err:
+        models.check_state_dict("resnet18", broken, 3)
+    assert "missing keys: ['layer2.0.bn1.running_mean']" in str(err.value)
+    assert "layer3.0.conv1.weight (1, 1, 3, 3) (expected (256, 128, 3, 3))" in str(err.value)
+    with pytest.raises(ValueError, match="have no 'fc.weight'"):
+        models.check_state_dict("resnet18", {"weight": torch.zeros(2)})
+
+
+def test_changed_outside_finds_every_module_that_moved():
+    torch.manual_seed(0)
+    base = models.build("resnet18", 3)
+    other = models.build("resnet18", 3)
+    other.load_state_dict(base.state_dict())
+    assert models.changed_outside(base, other, []) == []
+    with torch.no_grad():
+        other.layer4[1].conv2.weight.add_(1e-3)
+    other.layer2[0].bn1.running_var.mul_(1.5)  # a buffer counts: frozen means its statistics too
+    assert models.changed_outside(base, other, []) == ["layer2.0.bn1", "layer4.1.conv2"]
+    assert models.changed_outside(base, other, ["layer4.1"]) == ["layer2.0.bn1"]
+    assert models.changed_outside(base, other, ["layer2", "layer4.1"]) == []

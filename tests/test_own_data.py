@@ -1,10 +1,12 @@
 """Study your own networks, end to end: the whole workflow on a class folder made here
-(with an unreadable image and a file that is not an image) and a base network read from
-a weights file made here; bad folders stop Snakemake before any job."""
+(with an unreadable image and a file that is not an image), comparing a base network and
+a fine-tuned network both read from weights files made here (no training); bad folders,
+checksums, architectures and head sizes stop Snakemake before any job."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +47,29 @@ def weights_file(path: Path, num_classes: int = 5) -> Path:
     return path
 
 
-def own_config(tmp_path: Path, images: Path, weights: Path, **extra) -> Path:
-    checksum = "sha256:" + hashlib.sha256(weights.read_bytes()).hexdigest()
+def finetuned_file(path: Path, base: Path, classes: int = len(CLASSES), arch: str = "resnet18") -> Path:
+    """The base weights "fine-tuned elsewhere": layer4.1 moved and a new head, nothing else touched."""
+    state = torch.load(base, weights_only=True)
+    torch.manual_seed(1)
+    if arch != "resnet18":
+        state = models.build(arch, classes).state_dict()
+    for key, value in state.items():
+        if key.startswith("layer4.1.") and value.is_floating_point():
+            state[key] = value + 0.01 * torch.randn_like(value)
+    head = models.build("resnet18", classes).fc
+    state["fc.weight"], state["fc.bias"] = head.weight.detach().clone(), head.bias.detach().clone()
+    torch.save(state, path)
+    return path
+
+
+def sha256(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def own_config(tmp_path: Path, images: Path, weights: Path, finetuned: Path | None = None, **extra) -> Path:
+    checksum = sha256(weights)
+    if finetuned is not None:
+        extra = {"model.finetuned": {"source": "file", "path": str(finetuned), "checksum": sha256(finetuned)}, **extra}
     return write_config(
         tmp_path / "own.yaml", TEST_CONFIG,
         **{
@@ -60,6 +83,7 @@ def own_config(tmp_path: Path, images: Path, weights: Path, **extra) -> Path:
             "atlas.class_pairs": {"finetuned": [["ant", "bee"]]},
             "patches.pairs": {"finetuned": [["ant", "bee"]]},
             "domain.source": "none",
+            "finetune.trainable": ["layer4.1", "fc"],
             **extra,
         },
     )
@@ -69,7 +93,8 @@ def own_config(tmp_path: Path, images: Path, weights: Path, **extra) -> Path:
 def own_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("own")
     images = image_folder(tmp / "images")
-    config = own_config(tmp, images, weights_file(tmp / "base_weights.pt"))
+    base = weights_file(tmp / "base_weights.pt")
+    config = own_config(tmp, images, base, finetuned_file(tmp / "finetuned_weights.pt", base))
     workdir = tmp / "work"
     workdir.mkdir()
     proc = run_snakemake(workdir, "--cores", "2", configfile=config)
@@ -87,32 +112,52 @@ def test_folder_and_weights_file_run_end_to_end(own_run):
     assert sorted(manifests.groupby("label").size().tolist()) == [8, 8, 8]
     log = (own_run.parents[1] / "logs" / "own" / "folder_data" / "folder_data.log").read_text()
     assert "images per class and split" in log and "bee99.png" in log and "README.txt" in log
-    # the whole study ran on it: fine-tuning, the comparison, the atlas, the paper's variables
-    assert (own_run / "models" / "finetune_metrics.json").is_file()
-    layers = pd.read_csv(own_run / "compare" / "layers.csv")
-    assert set(layers["layer"]) == {"layer3.1", "layer4.1"}
-    assert (own_run / "paper" / "variables.yml").is_file() if (own_run / "paper").exists() else True
+    # the fine-tuned network is the file's, evaluated here, not trained
+    metrics = json.loads((own_run / "models" / "finetune_metrics.json").read_text())
+    assert metrics["source"] == "file" and metrics["epochs"] == [] and metrics["num_test"] == len(pd.read_csv(data / "test.csv"))
+    assert not (own_run.parents[1] / "logs" / "own" / "finetune").exists()
+    # the whole study ran on the two files: the frozen layer3.1 is unchanged, layer4.1 changed
+    layers = pd.read_csv(own_run / "compare" / "layers.csv").set_index("layer")
+    assert layers.loc["layer3.1", "fine_tuned"] == False and layers.loc["layer4.1", "fine_tuned"] == True  # noqa: E712
+    change = pd.read_csv(own_run / "change" / "layers.csv").set_index("layer")
+    assert change.loc["layer3.1", "cka"] == pytest.approx(1.0)
+    assert change.loc["layer4.1", "cka"] < 1.0
 
 
 @pytest.mark.parametrize("case, key", [
     ("empty_class", "data.folder.path"),
     ("missing", "data.folder.path"),
-    ("checksum", "model.base"),
+    ("checksum", "model.base.checksum"),
+    ("finetuned_checksum", "model.finetuned.checksum"),
+    ("head", "model.finetuned.path"),
+    ("arch", "model.finetuned.path"),
 ])
 def test_bad_own_data_stops_before_any_job(tmp_path, case, key):
     images = image_folder(tmp_path / "images")
     weights = weights_file(tmp_path / "w.pt")
-    config = own_config(tmp_path, images, weights)
+    finetuned = finetuned_file(tmp_path / "f.pt", weights)
+    config = own_config(tmp_path, images, weights, finetuned)
     if case == "empty_class":
         (images / "wasp").mkdir()
     elif case == "missing":
-        config = own_config(tmp_path, tmp_path / "nowhere", weights)
+        config = own_config(tmp_path, tmp_path / "nowhere", weights, finetuned)
     elif case == "checksum":
-        config = own_config(tmp_path, images, weights, **{"model.base": {
+        config = own_config(tmp_path, images, weights, finetuned, **{"model.base": {
             "source": "file", "path": str(weights), "checksum": "sha256:" + "0" * 64}})
+    elif case == "finetuned_checksum":
+        config = own_config(tmp_path, images, weights, **{"model.finetuned": {
+            "source": "file", "path": str(finetuned), "checksum": "sha256:" + "0" * 64}})
+    elif case == "head":  # a 4-way head for 3 classes
+        config = own_config(tmp_path, images, weights, finetuned_file(tmp_path / "f4.pt", weights, classes=4))
+    elif case == "arch":  # ResNet-34 weights for a ResNet-18 study
+        config = own_config(tmp_path, images, weights, finetuned_file(tmp_path / "f34.pt", weights, arch="resnet34"))
     workdir = tmp_path / "work"
     workdir.mkdir()
     proc = run_snakemake(workdir, "--cores", "1", configfile=config, timeout=900)
     assert proc.returncode != 0
-    assert f"config key {key}" in proc.stderr
+    assert f"config key {key}" in proc.stderr, proc.stderr[-3000:]
+    if case == "head":
+        assert "has 4 outputs, but the data has 3 classes" in proc.stderr
+    if case == "arch":
+        assert "unexpected keys" in proc.stderr and "layer1.2" in proc.stderr
     assert not (workdir / "results").exists() or not any((workdir / "results").rglob("*.csv"))

@@ -112,3 +112,43 @@ def test_foreach_optimizer_matches_the_single_tensor_update_bit_for_bit(optimize
             opt.step()
         weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert torch.equal(weights[0], weights[1])
+
+
+def _elsewhere(tmp_path, base_path, moved: list[str], classes: int = 2):
+    """Weights "fine-tuned elsewhere" from the base checkpoint: the `moved` modules and a new head."""
+    state = torch.load(base_path, weights_only=True)["state_dict"]
+    torch.manual_seed(3)
+    for key, value in state.items():
+        if any(key.startswith(f"{m}.") for m in moved) and value.is_floating_point():
+            state[key] = value + 0.01 * torch.randn_like(value)
+    head = models.build("resnet18", classes).fc
+    state["fc.weight"], state["fc.bias"] = head.weight.detach().clone(), head.bias.detach().clone()
+    path = tmp_path / f"elsewhere_{'_'.join(moved)}.pt"
+    torch.save(state, path)
+    return path
+
+
+def test_import_finetuned_checks_frozen_modules_and_evaluates(tmp_path, caplog):
+    spec = make_task(tmp_path)
+    (tmp_path / "classes.txt").write_text("dark\nbright\n")
+    base = tmp_path / "base.pt"
+    models.save_checkpoint(base, models.build("resnet18", 5), arch="resnet18", class_names=list("abcde"),
+                           mean=[0.5] * 3, std=[0.25] * 3)
+    args = dict(base_model=str(base), checksum=None, manifests=[spec.train_csv, spec.val_csv, spec.test_csv],
+                classes_txt=str(tmp_path / "classes.txt"), data={"image_size": 16, "eval_crop": 1.0},
+                settings={"batch_size": 8, "num_workers": 0}, seed=0, device=torch.device("cpu"))
+    good = _elsewhere(tmp_path, base, ["layer4.1"])
+    with caplog.at_level("WARNING"):
+        metrics = train.import_finetuned(weights=str(good), trainable=["layer4.0", "layer4.1", "fc"],
+                                         out_model=str(tmp_path / "ft.pt"), out_metrics=str(tmp_path / "ft.json"), **args)
+    assert metrics["source"] == "file" and metrics["epochs"] == [] and metrics["num_test"] == 16
+    assert 0 <= metrics["test_accuracy"] <= 1
+    assert "identical to the base network: ['layer4.0']" in caplog.text
+    model, _, meta = models.load_network(tmp_path / "ft.pt")
+    assert meta["class_names"] == ["dark", "bright"] and meta["mean"] == [0.5] * 3
+    # a module that moved but is not listed as trained: the frozen-layer control would lie
+    bad = _elsewhere(tmp_path, base, ["layer3.0", "layer4.1"])
+    with pytest.raises(ValueError, match=r"outside finetune.trainable differ from the base network \(\['layer3.0"):
+        train.import_finetuned(weights=str(bad), trainable=["layer4.1", "fc"], out_model=str(tmp_path / "b.pt"),
+                               out_metrics=str(tmp_path / "b.json"), **args)
+    assert not (tmp_path / "b.pt").exists()

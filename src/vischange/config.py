@@ -103,6 +103,7 @@ def check_config(config: dict[str, Any], stage_checks: Iterable[StageCheck] = ()
     if base["source"] == "pretrain" and config["data"]["source"] != "synthetic":
         problems.append("config key model.base.source: 'pretrain' needs data.source synthetic (a base task)")
     problems.extend(data_problems(config["data"]))
+    problems.extend(finetuned_problems(config))
     for check in stage_checks:
         problems.extend(check(config, info))
     if problems:
@@ -120,6 +121,36 @@ def checksum_problems(path: str, checksum: str, key: str) -> list[str]:
         verify(path, checksum, key=key)
     except DownloadError as err:
         return [f"config key {key}.checksum: {err}"]
+    return []
+
+
+# Class counts of the seed study's datasets, known before their data job has run.
+KNOWN_CLASS_COUNTS = {"stanford_dogs": 120, "stanford_cars": 196}
+
+
+def finetuned_problems(config: dict) -> list[str]:
+    """A fine-tuned network from a file (model.finetuned.source file): the file is readable,
+    matches its checksum, loads strictly into model.arch, and its head has one output per
+    class of the data (when the classes are known before any job). Loads the file, so
+    torch is imported here only for this source."""
+    fin = config["model"].get("finetuned") or {}
+    if fin.get("source", "train") != "file":
+        return []
+    if not readable(fin.get("path")):
+        return [f"config key model.finetuned.path: cannot read weights file {fin.get('path')!r}"]
+    if fin.get("checksum"):
+        found = checksum_problems(fin["path"], fin["checksum"], "model.finetuned")
+        if found:
+            return found
+    classes = task_classes(config)
+    count = len(classes) if classes else KNOWN_CLASS_COUNTS.get(config["data"]["source"])
+    from . import models
+
+    try:
+        models.check_state_dict(config["model"]["arch"], models.load_state_dict_file(fin["path"]), count,
+                                what=f"the weights in {fin['path']}")
+    except Exception as err:  # an unreadable pickle as much as a wrong architecture
+        return [f"config key model.finetuned.path: {err}"]
     return []
 
 

@@ -216,6 +216,41 @@ def load_state_dict_file(path: str | os.PathLike) -> dict:
     return payload
 
 
+def check_state_dict(arch: str, state: dict, num_classes: int | None = None, what: str = "the weights") -> int:
+    """Raise ValueError unless `state` is a state dict of `arch` that loads strictly, naming
+    missing keys, unexpected keys and shape mismatches (at most five of each), or a head
+    whose output count differs from `num_classes` (None: not checked). Returns the head's
+    output count. Builds the network on the meta device: no memory, no compute."""
+    head = f"{classifier_name(build_meta(arch))}.weight"
+    if head not in state:
+        raise ValueError(f"{what} have no {head!r}: not a {arch} state dict (keys start {sorted(state)[:3]})")
+    outputs = int(state[head].shape[0])
+    if num_classes is not None and outputs != num_classes:
+        raise ValueError(f"the head of {what} ({head}) has {outputs} outputs, but the data has {num_classes} classes")
+    with torch.device("meta"):
+        ours = torchvision.models.get_model(arch, weights=None, num_classes=outputs).state_dict()
+    missing = sorted(set(ours) - set(state))
+    unexpected = sorted(set(state) - set(ours))
+    shapes = [f"{k} {tuple(state[k].shape)} (expected {tuple(ours[k].shape)})" for k in sorted(set(ours) & set(state))
+              if tuple(ours[k].shape) != tuple(state[k].shape)]
+    found = [f"{label}: {items[:5]}" + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+             for label, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes))
+             if items]
+    if found:
+        raise ValueError(f"{what} do not load into {arch}: " + "; ".join(found))
+    return outputs
+
+
+def changed_outside(base: nn.Module, other: nn.Module, trainable: Sequence[str]) -> list[str]:
+    """Modules (the owners of state-dict entries) outside `trainable` whose parameters or
+    buffers differ, bit for bit, between two networks of one architecture: what a
+    fine-tuning that trained only `trainable` must have left alone. Sorted, unique."""
+    base_state, other_state = base.state_dict(), other.state_dict()
+    inside = tuple(f"{name}." for name in trainable)
+    return sorted({key.rpartition(".")[0] for key, value in base_state.items()
+                   if not key.startswith(inside) and not torch.equal(value, other_state[key])})
+
+
 class Normalize(nn.Module):
     """Per-channel (x - mean) / std for images in [0, 1]; shape (N, 3, H, W) in and out."""
 

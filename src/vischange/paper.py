@@ -271,9 +271,9 @@ def dataset_facts(config: Mapping[str, Any]) -> dict[str, str]:
 def training_facts(metrics: Mapping[str, Any]) -> dict[str, Any]:
     """Accuracies and epochs of one training run (finetune_metrics.json or
     pretrain_metrics.json)."""
-    return {
+    facts = {
         "epochs": len(metrics["epochs"]),
-        "chosen_epoch": metrics["chosen_epoch"],
+        "chosen_epoch": metrics["chosen_epoch"] if metrics["chosen_epoch"] is not None else "none",
         "test_accuracy": pct(metrics["test_accuracy"]),
         "val_accuracy": pct(metrics["val_accuracy"]),
         "chance": pct(metrics["chance_accuracy"]),
@@ -281,10 +281,22 @@ def training_facts(metrics: Mapping[str, Any]) -> dict[str, Any]:
         "n_train": metrics["num_train"],
         "n_val": metrics["num_val"],
         "n_test": metrics["num_test"],
-        "optimizer": metrics["settings"]["optimizer"],
-        "lr": sig(metrics["settings"]["lr"]),
-        "batch_size": metrics["settings"]["batch_size"],
     }
+    settings = metrics.get("settings")
+    if settings:  # trained here
+        facts.update(optimizer=settings["optimizer"], lr=sig(settings["lr"]), batch_size=settings["batch_size"])
+        facts["how"] = (
+            f"It trained for {facts['epochs']} epochs with {facts['optimizer']} (peak learning rate {facts['lr']}, "
+            f"batches of {facts['batch_size']}); the epoch with the highest validation accuracy, epoch "
+            f"{facts['chosen_epoch']}, was kept, and the test split was evaluated once, with those weights."
+        )
+    else:  # model.finetuned.source file
+        facts["how"] = (
+            f"It was fine-tuned elsewhere and read from `{Path(str(metrics.get('path'))).name}`; the workflow "
+            "checked that every module outside those equals the base network's, bit for bit, and evaluated "
+            "it once on the validation and test splits."
+        )
+    return facts
 
 
 def _layer_facts(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -520,7 +532,7 @@ def training_table(finetune: Mapping[str, Any], pretrain: Mapping[str, Any] | No
                 "task": task,
                 "classes": m["num_classes"],
                 "train / val / test images": f"{m['num_train']} / {m['num_val']} / {m['num_test']}",
-                "chosen epoch": f"{m['chosen_epoch']} of {len(m['epochs'])}",
+                "chosen epoch": f"{m['chosen_epoch']} of {len(m['epochs'])}" if m["epochs"] else "fine-tuned elsewhere",
                 "validation accuracy": pct(m["val_accuracy"]),
                 "test accuracy": pct(m["test_accuracy"]),
                 "chance": pct(m["chance_accuracy"]),

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from . import models
 from .datasets import ManifestDataset, eval_transform, train_transform
-from .datasets import read_classes
+from .datasets import read_classes, read_manifest
 from .runtime import atomic_path, derive_seed, write_json
 
 log = logging.getLogger(__name__)
@@ -374,5 +374,78 @@ def finetune(
         out_model, model, arch=meta["arch"], class_names=classes, mean=meta["mean"], std=meta["std"]
     )
     metrics = {"stage": "finetune", "arch": meta["arch"], "classes": classes, "base_classes": meta["class_names"], **metrics}
+    write_json(out_metrics, metrics)
+    return metrics
+
+
+def import_finetuned(
+    *,
+    base_model: str,
+    weights: str,
+    checksum: str | None,
+    trainable: Sequence[str],
+    manifests: Sequence[str],
+    classes_txt: str,
+    data: dict,
+    settings: dict,
+    seed: int,
+    device: torch.device,
+    out_model: str,
+    out_metrics: str,
+) -> dict:
+    """A network fine-tuned elsewhere (model.finetuned.source file) as this study's fine-tuned
+    network: checked, evaluated on the validation and test splits, written as a checkpoint.
+
+    Checks (each a ValueError naming the file): the checksum; a strict load into the base's
+    architecture with one head output per class; and that every module outside `trainable`
+    and the head is bit-identical to the base network's (its parameters and batch-norm
+    statistics), which keeps the frozen-layer control honest. A listed module that did not
+    change is logged as a warning. The input normalization is the base's.
+    Metrics: finetune_metrics.json's keys, with no epochs (``"source": "file"``).
+    """
+    if checksum:
+        from .datasets.download import verify
+
+        verify(weights, checksum, key="model.finetuned")
+    classes = read_classes(classes_txt)
+    base, _normalize, meta = models.load_network(base_model)
+    state = models.load_state_dict_file(weights)
+    models.check_state_dict(meta["arch"], state, len(classes), what=f"the weights in {weights}")
+    model = models.build(meta["arch"], len(classes))
+    model.load_state_dict(state)
+    head = models.classifier_name(model)
+    trained = list(dict.fromkeys([*trainable, head]))
+    changed = models.changed_outside(base, model, [head])  # every module but the head that differs
+    outside = [name for name in changed if not any(name == t or name.startswith(f"{t}.") for t in trained)]
+    if outside:
+        raise ValueError(
+            f"{weights}: {len(outside)} module(s) outside finetune.trainable differ from the base network "
+            f"({outside[:10]}): list what your fine-tuning trained in finetune.trainable, or check that "
+            "model.base is the network it started from"
+        )
+    idle = [t for t in trainable if t != head and not any(name == t or name.startswith(f"{t}.") for name in changed)]
+    if idle:
+        log.warning("listed in finetune.trainable but identical to the base network: %s", idle)
+    spec = _data_spec(manifests, data, meta["mean"], meta["std"])
+    loader_settings = TrainSettings(batch_size=settings["batch_size"], num_workers=settings["num_workers"])
+    model.to(device)
+    val = evaluate(model, _loader(spec.val_csv, spec, loader_settings, device), device, desc="val")
+    test = evaluate(model, _loader(spec.test_csv, spec, loader_settings, device), device, desc="test")
+    log.info("fine-tuned network from %s: val %.4f, test %.4f", weights, val["accuracy"], test["accuracy"])
+    models.save_checkpoint(out_model, model.cpu(), arch=meta["arch"], class_names=classes, mean=meta["mean"],
+                           std=meta["std"])
+    n_trainable = sum(p.numel() for name in trained for p in models.get_module(model, name).parameters())
+    n_total = sum(p.numel() for p in model.parameters())
+    n_train = len(read_manifest(spec.train_csv))
+    metrics = {
+        "stage": "finetune", "source": "file", "path": str(weights), "arch": meta["arch"], "classes": classes,
+        "base_classes": meta["class_names"], "epochs": [], "chosen_epoch": None,
+        "selection": "none: fine-tuned elsewhere, evaluated here",
+        "val_accuracy": _round(val["accuracy"]), "test_accuracy": _round(test["accuracy"]), "test_loss": _round(test["loss"]),
+        "num_classes": len(classes), "chance_accuracy": _round(1.0 / len(classes)), "num_train": n_train,
+        "num_val": len(val["predictions"]), "num_test": len(test["predictions"]), "trainable_modules": trained,
+        "trainable_parameters": n_trainable, "total_parameters": n_total, "settings": None, "seed": seed,
+        "device": device.type,
+    }
     write_json(out_metrics, metrics)
     return metrics

@@ -58,35 +58,71 @@ else:
             "../../scripts/base_weights.py"
 
 
-rule finetune:
-    """Fine-tune the base network on the new task; only finetune.trainable (and a new head) train."""
-    input:
-        base=f"{R}/models/base.pt",
-        data=expand(f"{R}/data/{{split}}.csv", split=SPLITS),
-        classes=f"{R}/data/classes.txt",
-    output:
-        model=f"{R}/models/finetuned.pt",
-        metrics=f"{R}/models/finetune_metrics.json",
-    params:
-        **train_params("finetune"),
-        data=config["data"],
-        resume=f"{R}/models/.resume/finetune.pt",
-    # side by side with the base network's jobs, which need only the base network; started
-    # first, since the fine-tuned network's jobs, the comparison and the figures wait for it
-    threads: side_by_side(8)
-    priority: PRIORITY["training"]
-    resources:
-        gpu=GPU,
-        mem_mb=retry_mem_mb(16000),
-        runtime=retry_runtime(240),
-    log:
-        log_file("finetune"),
-    benchmark:
-        bench_file("finetune")
-    conda:
-        "../../envs/vischange.yaml"
-    script:
-        "../../scripts/finetune.py"
+_FINETUNED = config["model"]["finetuned"]
+
+if _FINETUNED["source"] == "train":
+
+    rule finetune:
+        """Fine-tune the base network on the new task; only finetune.trainable (and a new head) train."""
+        input:
+            base=f"{R}/models/base.pt",
+            data=expand(f"{R}/data/{{split}}.csv", split=SPLITS),
+            classes=f"{R}/data/classes.txt",
+        output:
+            model=f"{R}/models/finetuned.pt",
+            metrics=f"{R}/models/finetune_metrics.json",
+        params:
+            **train_params("finetune"),
+            data=config["data"],
+            resume=f"{R}/models/.resume/finetune.pt",
+        # side by side with the base network's jobs, which need only the base network; started
+        # first, since the fine-tuned network's jobs, the comparison and the figures wait for it
+        threads: side_by_side(8)
+        priority: PRIORITY["training"]
+        resources:
+            gpu=GPU,
+            mem_mb=retry_mem_mb(16000),
+            runtime=retry_runtime(240),
+        log:
+            log_file("finetune"),
+        benchmark:
+            bench_file("finetune")
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/finetune.py"
+
+else:
+
+    rule finetuned_weights:
+        """Take a network fine-tuned elsewhere: check it against the base network, evaluate it here."""
+        input:
+            base=f"{R}/models/base.pt",
+            weights=_FINETUNED["path"],
+            data=expand(f"{R}/data/{{split}}.csv", split=SPLITS),
+            classes=f"{R}/data/classes.txt",
+        output:
+            model=f"{R}/models/finetuned.pt",
+            metrics=f"{R}/models/finetune_metrics.json",
+        params:
+            **train_params("finetune"),
+            checksum=_FINETUNED["checksum"],
+            trainable=config["finetune"]["trainable"],
+            data=config["data"],
+        threads: side_by_side(8)
+        priority: PRIORITY["training"]
+        resources:
+            gpu=GPU,
+            mem_mb=retry_mem_mb(16000),
+            runtime=retry_runtime(60),
+        log:
+            log_file("finetuned_weights"),
+        benchmark:
+            bench_file("finetuned_weights")
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/finetuned_weights.py"
 
 
 register_stage("models", [f"{R}/models/finetune_metrics.json"])
@@ -98,5 +134,6 @@ document_outputs(
 models/base.pt, models/finetuned.pt      checkpoints: {arch, num_classes, class_names, mean, std, state_dict}
 models/pretrain_metrics.json             demo only: the base network's own training
 models/finetune_metrics.json             per-epoch train/val accuracy and loss, chosen epoch, test accuracy
+                                         (model.finetuned.source file: no epochs; val and test accuracy measured here)
 """,
 )
