@@ -176,5 +176,5 @@ def test_atlas_split_test_is_allowed_without_the_patch_experiment():
 
 def test_every_stage_that_checks_its_section_is_found():
     """Found by convention (vischange.<stage>.checks), so a new stage's checks need no edit."""
-    assert set(stage_checks()) == {"atlas", "attribution", "compare", "domain", "patches", "topmaps"}
+    assert set(stage_checks()) == {"atlas", "attribution", "compare", "domain", "pairs", "patches", "topmaps"}
     assert all(callable(f) for f in stage_checks().values())

@@ -15,6 +15,7 @@ import yaml
 
 from vischange import paper, registry
 
+from .test_pairs import pair_tables
 from .conftest import REPO
 from .test_change import _variables_files as change_tables
 
@@ -195,7 +196,8 @@ def test_every_citation_is_in_the_bibliography():
 def test_variables_define_everything_the_manuscript_reads(config, outputs, tmp_path):
     variables = paper.build_variables(config, outputs)
     # and every stage's own (vischange.registry), here from small tables of each stage
-    stage_files = {"change": change_tables(tmp_path)}
+    (tmp_path / "pairs").mkdir()
+    stage_files = {"change": change_tables(tmp_path), "pairs": pair_tables(tmp_path / "pairs")}
     assert set(stage_files) == set(registry.stage_variables()), "give this test tables of the new stage"
     variables.update(registry.paper_variables(stage_files))
     flat = paper.flatten(variables)

@@ -379,11 +379,15 @@ def schema_keys(schema: dict) -> list[tuple[str, dict]]:
     out: list[tuple[str, dict]] = []
 
     def walk(node: dict, prefix: str) -> None:
-        for name, sub in resolve(node).get("properties", {}).items():
+        node = resolve(node)
+        for name, sub in node.get("properties", {}).items():
             sub = resolve(sub)
             key = f"{prefix}{name}"
-            out.append((key, sub))
+            out.append((key, {**sub, "required_here": name in node.get("required", [])}))
             walk(sub, key + ".")
+            # a list of objects (variants): its items' keys as key[].name
+            if isinstance(sub.get("items"), dict):
+                walk(sub["items"], key + "[].")
 
     walk(schema, "")
     return out
@@ -393,7 +397,9 @@ def markdown_table(schema: dict) -> str:
     """The key reference of config/README.md, generated from the schema (kept in sync by a test)."""
     lines = ["| key | default | description |", "|---|---|---|"]
     for key, sub in schema_keys(schema):
-        default = "*required*" if "default" not in sub else f"`{sub['default']}`"
+        default = ("*required*" if sub["required_here"] else "*optional*") if "default" not in sub else f"`{sub['default']}`"
+        if "default" in sub and sub["default"] == "":
+            default = '`""`'
         if "default" in sub and sub["default"] in ({}, None):
             default = "`{}`" if sub["default"] == {} else "`null`"
         text = " ".join(str(sub.get("description", "")).split())

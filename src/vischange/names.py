@@ -13,7 +13,8 @@ import difflib
 import re
 from typing import Sequence
 
-__all__ = ["slug", "class_atlas_id", "pair_atlas_id", "did_you_mean", "check_architecture", "default_gram_layers"]
+__all__ = ["slug", "class_atlas_id", "pair_atlas_id", "did_you_mean", "check_architecture", "default_gram_layers",
+           "pair_columns"]
 
 
 def slug(name: str) -> str:
@@ -63,3 +64,14 @@ def default_gram_layers(modules: Sequence[str]) -> list[str]:
             "in compare.gram_layers"
         )
     return ["conv1"] + blocks
+
+
+# The study's pair's tables (compare/, change/) name the networks base and finetuned in
+# their columns; the tables of any other pair of networks (pairs/{a}/{b}/) name them a and b.
+_NET_PART = re.compile(r"_(base|finetuned)(?=_|$)")
+
+
+def pair_columns(columns: Sequence[str]) -> list[str]:
+    """Column names with their _base and _finetuned parts as _a and _b
+    (gray_score_base -> gray_score_a, n_gray_finetuned -> n_gray_b; finetuned_mean stays)."""
+    return [_NET_PART.sub(lambda m: "_a" if m.group(1) == "base" else "_b", c) for c in columns]

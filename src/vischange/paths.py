@@ -51,6 +51,17 @@ class Layout:
     def model(self, net: str) -> str:
         return f"{self.root}/models/{net}.pt"
 
+    def train_metrics(self, net: str) -> str:
+        """A fine-tuned network's training metrics: the fine-tuned network's
+        ``finetune_metrics.json``, a variant's ``{net}_metrics.json``."""
+        return f"{self.root}/models/{'finetune' if net == 'finetuned' else net}_metrics.json"
+
+    # -- pairs of networks other than (base, finetuned)
+    def pair(self, a: str, b: str, stage: str, name: str) -> str:
+        """A table of the comparison of networks a and b: ``pairs/{a}/{b}/{stage}/{name}``
+        (stage compare or change)."""
+        return f"{self.root}/pairs/{a}/{b}/{stage}/{name}"
+
     # -- renders
     def renders(self, net: str, layer: str) -> str:
         """The folder of one network's renders of one layer (PNGs, tables, examples)."""

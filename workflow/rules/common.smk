@@ -12,6 +12,7 @@ from vischange.paths import Layout
 from vischange.datasets import folder as vfolder
 from vischange.datasets import stanford
 from vischange import runtime as vrun
+from vischange.pairs import spec as vvariants
 
 _SCHEMA = f"{workflow.basedir}/workflow/schemas/config.schema.yaml"
 
@@ -57,7 +58,12 @@ L = Layout.of(EXP)
 R = L.root
 LOGS = f"logs/{EXP}"
 BENCH = f"benchmarks/{EXP}"
-NETS = ["base", "finetuned"]
+# The study's pair, which every comparison stage compares ...
+NETS = list(vvariants.MAIN)
+# ... and the fine-tuning variants (variants: in the config; vischange.variants): more
+# fine-tuned networks, rendered like these two and compared pairwise (pairs.smk).
+VARIANTS = vvariants.names(config)
+ALL_NETS = vvariants.networks(config)
 LAYERS = config["render"]["layers"]
 SEEDS = config["render"]["seeds"]
 # The null experiment (compare.null_seeds): the base network rendered again with other
@@ -73,6 +79,7 @@ SPLITS = ["train", "val", "test"]
 # so that editing them does not rerun Fourier renders.
 # {(net, layer): renders.csv}; rules that read them pass keys as params, paths as input.
 RENDER_TABLES = L.render_tables(NETS, LAYERS)
+ALL_RENDER_TABLES = L.render_tables(ALL_NETS, LAYERS)
 # The null experiment runs where the comparison is a test: layers with something trained
 # at or before them (elsewhere the renders are bit-identical, a determinism check).
 NULL_LAYERS = vcfg.tested_layers(
@@ -84,7 +91,7 @@ RENDER = {k: v for k, v in config["render"].items() if k != "maco" or config["re
 
 
 wildcard_constraints:
-    net="|".join(NETS),
+    net="|".join(ALL_NETS),
     layer="|".join(re.escape(layer) for layer in LAYERS),
     chunk=r"\d+",
     split="|".join(SPLITS),

@@ -125,7 +125,44 @@ else:
             "../../scripts/finetuned_weights.py"
 
 
+if VARIANTS:
+
+    rule finetune_variant:
+        """Fine-tune the base network again with a variant's overrides of the finetune section (scripts/finetune.py)."""
+        input:
+            base=f"{R}/models/base.pt",
+            data=expand(f"{R}/data/{{split}}.csv", split=SPLITS),
+            classes=f"{R}/data/classes.txt",
+        output:
+            model=f"{R}/models/{{variant}}.pt",
+            metrics=f"{R}/models/{{variant}}_metrics.json",
+        wildcard_constraints:
+            variant="|".join(VARIANTS),
+        params:
+            # the variant's own settings only: editing another variant does not retrain this one
+            settings=lambda wc: vvariants.settings(config, wc.variant)[0],
+            seed=lambda wc: vvariants.settings(config, wc.variant)[1],
+            device=config["device"],
+            data=config["data"],
+            resume=lambda wc: f"{R}/models/.resume/{wc.variant}.pt",
+        threads: side_by_side(8)
+        priority: PRIORITY["training"]
+        resources:
+            gpu=GPU,
+            mem_mb=retry_mem_mb(16000),
+            runtime=retry_runtime(240),
+        log:
+            log_file("finetune_variant", "{variant}"),
+        benchmark:
+            bench_file("finetune_variant", "{variant}")
+        conda:
+            "../../envs/vischange.yaml"
+        script:
+            "../../scripts/finetune.py"
+
+
 register_stage("models", [f"{R}/models/finetune_metrics.json"])
+register_stage("models", [f"{R}/models/{v}_metrics.json" for v in VARIANTS])
 
 
 document_outputs(
@@ -135,5 +172,7 @@ models/base.pt, models/finetuned.pt      checkpoints: {arch, num_classes, class_
 models/pretrain_metrics.json             demo only: the base network's own training
 models/finetune_metrics.json             per-epoch train/val accuracy and loss, chosen epoch, test accuracy
                                          (model.finetuned.source file: no epochs; val and test accuracy measured here)
+models/{variant}.pt                      each fine-tuning variant (variants: in the config), trained here with its overrides
+models/{variant}_metrics.json            its training metrics, as finetune_metrics.json
 """,
 )

@@ -92,7 +92,7 @@ rule render_table:
     output:
         f"{R}/renders/{{net}}/{{layer}}/renders.csv",
     wildcard_constraints:
-        net="|".join([*NETS, NULL_NET]),
+        net="|".join([*ALL_NETS, NULL_NET]),
     localrule: True
     log:
         log_file("render_table", "{net}/{layer}"),
@@ -105,13 +105,13 @@ rule render_table:
 
 
 rule render_quality:
-    """Per network and layer: median activation ratio and own-channel fraction of the renders."""
+    """Per network (variants included) and layer: median activation ratio and own-channel fraction of the renders."""
     input:
-        tables=list(RENDER_TABLES.values()),
+        tables=list(ALL_RENDER_TABLES.values()),
     output:
         f"{R}/renders/quality.csv",
     params:
-        tables=list(RENDER_TABLES),
+        tables=list(ALL_RENDER_TABLES),
     localrule: True
     log:
         log_file("render_quality"),

@@ -100,14 +100,16 @@ def _double_centre(gram: np.ndarray) -> np.ndarray:
     return gram - gram.mean(axis=0) - gram.mean(axis=1, keepdims=True) + gram.mean()
 
 
-def _grams(x: np.ndarray | Tensor, y: np.ndarray | Tensor) -> tuple[np.ndarray, np.ndarray]:
+def centred_grams(x: np.ndarray | Tensor, y: np.ndarray | Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(N, N) Gram matrices of the column-centred x (N, C1) and y (N, C2), for
+    :func:`cka_of_subsample`."""
     xc, yc = _centred(x, "x"), _centred(y, "y")
     if len(xc) != len(yc):
         raise ValueError(f"x and y hold different numbers of images: {len(xc)} and {len(yc)}")
     return xc @ xc.T, yc @ yc.T
 
 
-def _cka_of_subsample(kx: np.ndarray, ky: np.ndarray, rows: np.ndarray) -> float:
+def cka_of_subsample(kx: np.ndarray, ky: np.ndarray, rows: np.ndarray) -> float:
     """Linear CKA of the images `rows` (repeats allowed), from the full sample's Gram
     matrices: the same value as linear_cka(x[rows], y[rows]) up to rounding, at O(N²)
     instead of O(N C²) per call (the kernel form, tr(K H L H) = ||YᵀHX||²_F)."""
@@ -138,9 +140,9 @@ def cka_interval(
     estimate = linear_cka(x, y)
     if not np.isfinite(estimate):
         return float("nan"), float("nan")
-    kx, ky = _grams(x, y)
+    kx, ky = centred_grams(x, y)
     result = scipy.stats.bootstrap(
-        (np.arange(len(kx)),), lambda rows: _cka_of_subsample(kx, ky, rows), n_resamples=int(n_boot),
+        (np.arange(len(kx)),), lambda rows: cka_of_subsample(kx, ky, rows), n_resamples=int(n_boot),
         method="percentile", vectorized=False, rng=np.random.default_rng(rng),
     )
     half = scipy.stats.norm.ppf(0.5 + confidence / 2) * result.standard_error
@@ -154,7 +156,7 @@ def cka_null(
     what unrelated features with these spectra, image and channel counts give. Linear CKA
     is far from 0 for unrelated features when channels are many and images few, so a value
     is read against this reference, not against 0."""
-    k, l = (_double_centre(g) for g in _grams(x, y))
+    k, l = (_double_centre(g) for g in centred_grams(x, y))
     xx, yy = float(np.sum(k * k)), float(np.sum(l * l))
     rng = np.random.default_rng(rng)
     # A permutation keeps all N images on both sides: only the cross term changes.
