@@ -84,6 +84,8 @@ def own_config(tmp_path: Path, images: Path, weights: Path, finetuned: Path | No
             "patches.pairs": {"finetuned": [["ant", "bee"]]},
             "domain.source": "none",
             "finetune.trainable": ["layer4.1", "fc"],
+            # the test config's seed variant runs in test_workflow; here it would only add time
+            "variants": [],
             **extra,
         },
     )
@@ -131,6 +133,7 @@ def test_folder_and_weights_file_run_end_to_end(own_run):
     ("finetuned_checksum", "model.finetuned.checksum"),
     ("head", "model.finetuned.path"),
     ("arch", "model.finetuned.path"),
+    ("variant_name", "variants.0.name"),
 ])
 def test_bad_own_data_stops_before_any_job(tmp_path, case, key):
     images = image_folder(tmp_path / "images")
@@ -151,11 +154,15 @@ def test_bad_own_data_stops_before_any_job(tmp_path, case, key):
         config = own_config(tmp_path, images, weights, finetuned_file(tmp_path / "f4.pt", weights, classes=4))
     elif case == "arch":  # ResNet-34 weights for a ResNet-18 study
         config = own_config(tmp_path, images, weights, finetuned_file(tmp_path / "f34.pt", weights, arch="resnet34"))
+    elif case == "variant_name":  # a variant may not take a network's name
+        config = own_config(tmp_path, images, weights, finetuned, variants=[{"name": "finetuned", "finetune": {"seed": 1}}])
     workdir = tmp_path / "work"
     workdir.mkdir()
     proc = run_snakemake(workdir, "--cores", "1", configfile=config, timeout=900)
     assert proc.returncode != 0
     assert f"config key {key}" in proc.stderr, proc.stderr[-3000:]
+    # stopped before any job: nothing written under results/
+    assert not (workdir / "results").exists()
     if case == "head":
         assert "has 4 outputs, but the data has 3 classes" in proc.stderr
     if case == "arch":

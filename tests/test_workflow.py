@@ -21,6 +21,7 @@ from vischange import config as vcfg
 from vischange import contract as vcontract
 from vischange.registry import check_config, validate_and_check
 from vischange import paper
+from vischange.pairs import spec as vvariants
 
 from .conftest import REPO, TEST_CONFIG, run_snakemake, shared_test_run, write_config
 
@@ -60,7 +61,9 @@ def test_output_contract(first_run, config):
 
     channels = vcfg.selected_channels(config, check_config(config))
     seeds = config["render"]["seeds"]
-    for net in ("base", "finetuned"):
+    nets = vvariants.networks(config)
+    assert nets == ["base", "finetuned", "seed1"], "test.yaml has one variant"
+    for net in nets:
         for layer in config["render"]["layers"]:
             folder = out / "renders" / net / layer
             table = pd.read_csv(folder / "renders.csv")
@@ -90,11 +93,12 @@ def test_output_contract(first_run, config):
             assert len(list((folder / "chunks").glob("*.csv"))) == n_chunks
 
     quality = pd.read_csv(out / "renders/quality.csv")
-    assert len(quality) == 2 * len(config["render"]["layers"])
+    assert len(quality) == len(nets) * len(config["render"]["layers"])
     assert quality.own_channel_fraction.between(0, 1).all()
 
     check_comparison(out, config, channels)
     check_change(out, config)
+    check_pairs(out, config)
     check_topmaps_and_attribution(out, config)
     check_domain(out, config)
     check_explorer(out, config, channels)
@@ -109,7 +113,7 @@ def test_output_contract(first_run, config):
 
 # Stages test.yaml turns on that the registry (contract.json) must list; a new stage is
 # checked through the registry without being named here.
-CORE_STAGES = {"models", "render", "compare", "change", "atlas", "attribution", "topmaps", "patches", "domain", "paper"}
+CORE_STAGES = {"models", "render", "compare", "change", "pairs", "atlas", "attribution", "topmaps", "patches", "domain", "paper"}
 
 
 def contract(out: Path) -> dict:
@@ -228,6 +232,45 @@ def check_change(out: Path, config: dict) -> None:
     cross = pd.read_csv(out / "change/crosscheck.csv")
     assert list(cross.layer) == ["layer4.1"] and (cross.n_channels <= config["render"]["channels"]).all()
     assert cross.spearman.between(-1, 1).all() and cross.p_value.between(0, 1).all()
+
+
+def check_pairs(out: Path, config: dict) -> None:
+    """The seed variant: trained with its own seed; every pair of the three networks in the
+    pairwise tables; the frozen layer is a control in every pair (CKA 1, bit-identical
+    renders, nothing tested), the study's own pair repeats compare/ and change/."""
+    variant = json.loads((out / "models/seed1_metrics.json").read_text())
+    assert variant["seed"] == 1 and len(variant["epochs"]) == config["finetune"]["epochs"]
+    assert not filecmp.cmp(out / "models/seed1.pt", out / "models/finetuned.pt", shallow=False)
+    pairs = [("base", "finetuned"), ("base", "seed1"), ("finetuned", "seed1")]
+    layers = pd.read_csv(out / "pairs/layers.csv")
+    assert list(zip(layers.net_a, layers.net_b)) == [p for p in pairs for _ in config["render"]["layers"]]
+    assert list(layers.kind) == ["fine-tuning"] * 4 + ["between fine-tunings"] * 2
+    frozen = layers[layers.layer == "layer3.1"]
+    assert frozen.identical_upstream.all() and (frozen.cka == 1.0).all() and (frozen.n_tested == 0).all()
+    tuned = layers[layers.layer == "layer4.1"]
+    assert (tuned.cka < 1).all() and tuned.fine_tuned.all()
+    study = layers[(layers.net_a == "base") & (layers.net_b == "finetuned")].set_index("layer")
+    change = pd.read_csv(out / "change/layers.csv").set_index("layer")
+    assert np.allclose(study.cka, change.cka)
+    for a, b in pairs[1:]:
+        pair_layers = pd.read_csv(out / f"pairs/{a}/{b}/compare/layers.csv")
+        assert "n_gray_a" in pair_layers and "n_gray_base" not in pair_layers
+        renders = pd.read_csv(out / f"pairs/{a}/{b}/compare/renders.csv")
+        assert set(renders.net) == {a, b}
+    for png in (out / "renders/base/layer3.1").glob("c*_s*.png"):
+        assert filecmp.cmp(png, out / "renders/seed1/layer3.1" / png.name, shallow=False)
+    noise = pd.read_csv(out / "pairs/noise.csv")
+    assert list(zip(noise.net_x, noise.net_y, noise.layer, noise.status)) == [
+        ("finetuned", "seed1", "layer3.1", "identical"), ("finetuned", "seed1", "layer4.1", "tested")]
+    tested = noise[noise.status == "tested"]
+    assert tested.p_value.between(0, 1).all() and (tested.d_low <= tested.d).all() and (tested.d <= tested.d_high).all()
+    networks = pd.read_csv(out / "pairs/networks.csv")
+    assert list(networks.net) == ["finetuned", "seed1"] and list(networks.differs_from_finetuned) == ["-", "seed: 0 -> 1"]
+    weights = pd.read_csv(out / "pairs/weights.csv")
+    head = weights[weights.module == "fc"].set_index(["net_a", "net_b"])
+    # the head is re-initialised in each fine-tuning: no drift from the base, a real one between two fine-tunings
+    assert head.loc[("base", "seed1"), "replaced"] and not head.loc[("finetuned", "seed1"), "replaced"]
+    assert head.loc[("finetuned", "seed1"), "kernel_change"] > 0
 
 
 def check_explorer(out: Path, config: dict, channels: dict[str, list[int]]) -> None:
