@@ -4,9 +4,11 @@ from vischange.paths import Layout
 from vischange.runtime import start_job
 
 start_job(snakemake)
+nets, shards = snakemake.params.nets, snakemake.params.shards
+tables = list(snakemake.input.icons)
 stages.images_stage(
     Layout.of(snakemake.params.experiment),
-    {"base": snakemake.input.base, "finetuned": snakemake.input.finetuned},
+    {net: tables[i * shards:(i + 1) * shards] for i, net in enumerate(nets)},
     layer=snakemake.wildcards.layer,
     settings=snakemake.params.atlas,
 )

@@ -4,12 +4,13 @@ from vischange.paths import Layout
 from vischange.runtime import start_job
 
 start_job(snakemake)
+nets = snakemake.params.nets
 stages.layout_stage(
-    {"base": snakemake.input.base, "finetuned": snakemake.input.finetuned},
+    dict(zip(nets, snakemake.input.npz)),
     snakemake.input.classes,
     settings=snakemake.params.atlas,
     seed=snakemake.params.seed,
     results=Layout.of(snakemake.params.experiment),
     layer=snakemake.wildcards.layer,
-    out_directions={"base": snakemake.output.base, "finetuned": snakemake.output.finetuned},
+    out_directions=dict(zip(nets, snakemake.output.directions)),
 )

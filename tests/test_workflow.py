@@ -264,6 +264,11 @@ def check_pairs(out: Path, config: dict) -> None:
         ("finetuned", "seed1", "layer3.1", "identical"), ("finetuned", "seed1", "layer4.1", "tested")]
     tested = noise[noise.status == "tested"]
     assert tested.p_value.between(0, 1).all() and (tested.d_low <= tested.d).all() and (tested.d <= tested.d_high).all()
+    # every per-network stage ran for the variant
+    for path in ("attribution/seed1/attributions.csv", "topmaps/seed1/top_maps.csv", "domain/seed1/detector.csv",
+                 "atlas/seed1/layer3.1/atlas.png", "renders/seed1/layer4.1/examples.csv"):
+        assert (out / path).is_file(), path
+    assert "seed1" in set(pd.read_csv(out / "domain/summary.csv").net)
     networks = pd.read_csv(out / "pairs/networks.csv")
     assert list(networks.net) == ["finetuned", "seed1"] and list(networks.differs_from_finetuned) == ["-", "seed: 0 -> 1"]
     weights = pd.read_csv(out / "pairs/weights.csv")
@@ -411,6 +416,9 @@ def test_frozen_layer_atlases_agree(first_run, config):
         columns = ["sample", "x", "y", "row", "col"]  # top_class differs: each network's own classes
         pd.testing.assert_frame_equal(pd.read_csv(out / "base" / layer / "layout.csv")[columns],
                                       pd.read_csv(out / "finetuned" / layer / "layout.csv")[columns])
+        # the seed variant's own atlas of the frozen layer too
+        pd.testing.assert_frame_equal(pd.read_csv(out / "base" / layer / "layout.csv")[columns],
+                                      pd.read_csv(out / "seed1" / layer / "layout.csv")[columns])
         compare = _read_cells(out / "compare" / layer / "cells.csv")
         assert (compare.moved_cosine.dropna() > 0.99999).all()
         assert (compare.moved_distance.dropna() == 0).all() and (compare.same_cell.dropna() == 1).all()

@@ -41,16 +41,15 @@ rule atlas_layout:
     """UMAP layouts and grids of a layer: each network's atlas, class atlases, class pairs, and the
     comparison atlas (one layout of both networks' activations); the icons each network renders."""
     input:
-        base=f"{A}/base/{{layer}}/activations.npz",
-        finetuned=f"{A}/finetuned/{{layer}}/activations.npz",
+        npz=[f"{A}/{net}/{{layer}}/activations.npz" for net in ALL_NETS],
         classes=f"{R}/data/classes.txt",
     output:
         tables=atlas_tables("{layer}"),
-        base=f"{A}/base/{{layer}}/directions.npz",
-        finetuned=f"{A}/finetuned/{{layer}}/directions.npz",
+        directions=[f"{A}/{net}/{{layer}}/directions.npz" for net in ALL_NETS],
     wildcard_constraints:
         layer=_ATLAS_LAYER,
     params:
+        nets=ALL_NETS,
         # Only what the layouts and the whitening use: label or icon-render settings do not
         # rerun the layouts (nor, through directions.npz, the icons).
         atlas={
@@ -112,13 +111,15 @@ rule atlas_images:
     """Icon grids, labelled atlases, density views, and the comparison atlas with its movement maps."""
     input:
         tables=atlas_tables("{layer}"),
-        base=expand(f"{A}/base/{{{{layer}}}}/icons/{{shard}}.csv", shard=ATLAS_SHARDS),
-        finetuned=expand(f"{A}/finetuned/{{{{layer}}}}/icons/{{shard}}.csv", shard=ATLAS_SHARDS),
+        # every network's shards, network by network
+        icons=[f"{A}/{net}/{{layer}}/icons/{shard}.csv" for net in ALL_NETS for shard in ATLAS_SHARDS],
     output:
         atlas_images("{layer}"),
     wildcard_constraints:
         layer=_ATLAS_LAYER,
     params:
+        nets=ALL_NETS,
+        shards=len(ATLAS_SHARDS),
         atlas=ATLAS,
         experiment=EXP,
     localrule: True

@@ -1,7 +1,13 @@
 # Shared names and path helpers of the atlas rules (workflow/rules/atlas.smk).
 from vischange.names import slug
 
-ATLAS = config["atlas"]
+# The atlas section as the atlas jobs see it: a fine-tuning variant (the same task as the
+# fine-tuned network) draws the fine-tuned network's class atlases and class pairs.
+ATLAS = {
+    **config["atlas"],
+    **{key: {**config["atlas"][key], **{v: config["atlas"][key]["finetuned"] for v in VARIANTS}}
+       for key in ("classes", "class_pairs")},
+}
 ATLAS_LAYERS = ATLAS["layers"]
 ATLAS_SHARDS = list(range(ATLAS["icons"]["shards"]))
 A = L.stage("atlas")
@@ -21,7 +27,7 @@ def atlas_outputs(layer=None):
     """Final outputs of every atlas of `layer` (default: of every atlas layer)."""
     out = []
     for layer in ATLAS_LAYERS if layer is None else [layer]:
-        for net in NETS:
+        for net in ALL_NETS:
             for d in atlas_net_dirs(net, layer):
                 out += [f"{d}/cells.csv", f"{d}/icons.png", f"{d}/atlas.png", f"{d}/atlas.pdf"]
             out += [f"{A}/{net}/{layer}/density.png", f"{A}/{net}/{layer}/density.pdf"]
@@ -32,14 +38,14 @@ def atlas_outputs(layer=None):
 
 
 def atlas_tables(layer):
-    """Tables the layout job of a layer writes: every atlas of both networks, and the comparison."""
+    """Tables the layout job of a layer writes: every atlas of every network, and the comparison of base and finetuned."""
     out = [
         f"{d}/{name}"
-        for net in NETS
+        for net in ALL_NETS
         for d in atlas_net_dirs(net, layer)
         for name in ("layout.csv", "cells.csv", "layout.json")
     ]
-    out += [f"{A}/{net}/{layer}/whitening.json" for net in NETS]
+    out += [f"{A}/{net}/{layer}/whitening.json" for net in ALL_NETS]
     return out + [f"{L.atlas_compare(layer)}/{name}" for name in ("layout.csv", "cells.csv", "layout.json")]
 
 

@@ -106,9 +106,10 @@ rule attribution_figures:
         "../../scripts/figure_panels.py"
 
 
+# Every network, the variants included; the paper's figures show the study's pair.
 register_stage(
     "attribution",
-    expand(f"{R}/attribution/{{net}}/{{name}}", net=NETS, name=["attributions.csv", "embedding.csv", "confusion.csv"]),
+    expand(f"{R}/attribution/{{net}}/{{name}}", net=ALL_NETS, name=["attributions.csv", "embedding.csv", "confusion.csv"]),
 )
 
 

@@ -220,7 +220,7 @@ def domain_outputs():
     """What `rule all` builds of the domain-shift stage besides its paper figures."""
     per_net = ["accuracy.csv", "confusion_source.csv", "confusion_target.csv", "detector.csv", "overlays.csv"]
     per_net += [f"{name}.{ext}" for name in ("confusion", "detector", "overlays", "class_sums") for ext in ("png", "pdf")]
-    return expand(f"{R}/domain/{{net}}/{{name}}", net=NETS, name=per_net) + [
+    return expand(f"{R}/domain/{{net}}/{{name}}", net=ALL_NETS, name=per_net) + [
         f"{R}/domain/compare.csv",
         f"{R}/domain/summary.csv",
     ]

@@ -112,16 +112,16 @@ if DOMAIN_ON:
             "../../scripts/domain_summary.py"
 
     rule domain_compare:
-        """Both networks: per-class classifier recall and AUC, and top-map detector AUC, source against target."""
+        """Every network: per-class classifier recall and AUC, and top-map detector AUC, source against target."""
         input:
-            detectors=expand(f"{R}/domain/{{net}}/detector.csv", net=NETS),
-            accuracies=expand(f"{R}/domain/{{net}}/accuracy.csv", net=NETS),
+            detectors=expand(f"{R}/domain/{{net}}/detector.csv", net=ALL_NETS),
+            accuracies=expand(f"{R}/domain/{{net}}/accuracy.csv", net=ALL_NETS),
         output:
             table=f"{R}/domain/compare.csv",
             summary=f"{R}/domain/summary.csv",
             figure=report_figure("domain_compare", "Domain shift", "domain"),
         params:
-            nets=NETS,
+            nets=ALL_NETS,
         localrule: True
         log:
             log_file("domain_compare"),

@@ -121,7 +121,7 @@ if PATCH_JOBS:
             margin=f"{P}/atlas_margin.csv",
             figure=report_figure("patches", "Atlas patches", "patches"),
         params:
-            networks=NETS,
+            networks=ALL_NETS,
         localrule: True
         log:
             log_file("patches_overview"),

@@ -8,6 +8,8 @@ PATCHES = config["patches"]
 P = L.stage("patches")
 PATCH_LAYER = PATCHES["layer"] or ATLAS_PAPER_LAYER
 _PATCH_PAIRS = patch_pairs(config)
+# A fine-tuning variant tests the fine-tuned network's pairs, on its own pair atlases.
+_PATCH_PAIRS.update({v: _PATCH_PAIRS["finetuned"] for v in VARIANTS})
 
 _BASE_PAIRS = ATLAS["class_pairs"]["base"] if PATCHES["pairs"]["base"] is None else PATCHES["pairs"]["base"]
 if PATCHES["enabled"] and ATLAS_LAYERS and _BASE_PAIRS and not _PATCH_PAIRS["base"]:
@@ -29,7 +31,7 @@ def _patch_jobs():
 
 PATCH_JOBS = _patch_jobs()
 # The networks with a tested direction: each step runs one job per network.
-PATCH_NETS = [net for net in NETS if any(key[0] == net for key in PATCH_JOBS)]
+PATCH_NETS = [net for net in ALL_NETS if any(key[0] == net for key in PATCH_JOBS)]
 
 
 def patch_dir(net="{net}", source="{source}", target="{target}"):

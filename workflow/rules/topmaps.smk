@@ -143,9 +143,10 @@ rule topmaps_figures:
         "../../scripts/figure_panels.py"
 
 
+# Every network, the variants included; the paper's figures show the study's pair.
 register_stage(
     "topmaps",
-    expand(f"{R}/topmaps/{{net}}/{{name}}", net=NETS, name=["top_maps.csv", "detector.csv", "lists.png", "lists.pdf"]),
+    expand(f"{R}/topmaps/{{net}}/{{name}}", net=ALL_NETS, name=["top_maps.csv", "detector.csv", "lists.png", "lists.pdf"]),
 )
 
 

@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 MAIN = "atlas"
 
 
+# The networks the comparison atlas sets side by side; fine-tuning variants get atlases of
+# their own only (their comparisons are the pairs stage's).
+COMPARED = ("base", "finetuned")
+
+
 def icon_file(atlas: str, row: int, col: int) -> str:
     return f"{atlas.replace('/', '__')}__r{row:03d}_c{col:03d}.png"
 
@@ -486,17 +491,21 @@ def layout_stage(
     layer: str,
     out_directions: dict[str, str | Path],
 ) -> None:
-    """Every layout of one layer: each network's atlases and the comparison atlas.
+    """Every layout of one layer: each network's atlases and the comparison atlas of base
+    and finetuned.
 
     One job for all of them, because importing umap-learn and compiling its numba
     code costs about half a minute per process, more than a demo-sized layout.
-    npz: {net: activations.npz}; out_directions: {net: directions.npz}, which lists
-    every icon that network renders (its own atlases and its half of the comparison).
+    npz: {net: activations.npz}, base and finetuned and any fine-tuning variant (which
+    gets its own atlases, not a comparison atlas; settings["classes"] and
+    ["class_pairs"] need an entry for it); out_directions: {net: directions.npz}, which
+    lists every icon that network renders (its own atlases and its half of the comparison).
     """
     nets = {net: _load_collection(path, dataset_classes) for net, path in npz.items()}
     todos = {net: [net_layouts(data, net=net, settings=settings, seed=seed, out_dir=results.atlas(net, layer))]
              for net, data in nets.items()}
-    for net, todo in compare_layout(nets, settings=settings, seed=seed, out_dir=results.atlas_compare(layer)).items():
+    pair = {net: nets[net] for net in COMPARED}
+    for net, todo in compare_layout(pair, settings=settings, seed=seed, out_dir=results.atlas_compare(layer)).items():
         todos[net].append(todo)
     for net, parts in todos.items():
         todo = _concat_todo(parts, nets[net]["acts"].shape[1])
@@ -589,10 +598,12 @@ def images_stage(
     results: Layout, icon_tables: dict[str, Sequence[str | Path]], *, layer: str, settings: dict
 ) -> None:
     """Every image of one layer's atlases: each network's (:func:`net_images`) and the
-    comparison atlas (:func:`compare_images`). icon_tables: {net: icons/{shard}.csv files}."""
+    comparison atlas of base and finetuned (:func:`compare_images`). icon_tables: {net:
+    icons/{shard}.csv files}, variants included."""
     for net, tables in icon_tables.items():
         net_images(results.atlas(net, layer), tables, net=net, layer=layer, settings=settings)
-    compare_images(results.atlas_compare(layer), icon_tables, layer=layer, settings=settings)
+    compare_images(results.atlas_compare(layer), {net: icon_tables[net] for net in COMPARED}, layer=layer,
+                   settings=settings)
 
 
 def net_images(

@@ -66,6 +66,9 @@ def draw_overlays(panels, names: Sequence[str], title: str, out) -> None:
 def draw_compare(table: pd.DataFrame, summary: pd.DataFrame, out) -> None:
     """Source (x) against target (y) per class: the classifier's recall and AUC, the detector's AUC; one colour per network."""
     colours = {"base": "tab:orange", "finetuned": "tab:purple"}
+    # fine-tuning variants (vischange.pairs) in colours of their own
+    others = [net for net in dict.fromkeys(table.net) if net not in colours]
+    colours.update(zip(others, ["tab:green", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:blue", "tab:red"] * 10))
     fig, axes = plots.plt.subplots(1, 3, figsize=(10.5, 3.6))
     for ax, (what, label) in zip(axes, (("head_recall", "classifier recall"), ("head_auc", "classifier ROC AUC"),
                                         ("detector_auc", "top-map detector ROC AUC"))):
