@@ -1,7 +1,8 @@
-"""Study your own networks, end to end: the whole workflow on a class folder made here
-(with an unreadable image and a file that is not an image), comparing a base network and
-a fine-tuned network both read from weights files made here (no training); bad folders,
-checksums, architectures and head sizes stop Snakemake before any job."""
+"""Study your own networks, end to end: the workflow from a class folder made here (with
+an unreadable image and a file that is not an image) through the renders, the comparison,
+the render-free change and attribution, comparing a base network and a fine-tuned network
+both read from weights files made here (no training); bad folders, checksums,
+architectures, head sizes and variant names stop Snakemake before any job."""
 
 from __future__ import annotations
 
@@ -99,9 +100,18 @@ def own_run(tmp_path_factory):
     config = own_config(tmp, images, base, finetuned_file(tmp / "finetuned_weights.pt", base))
     workdir = tmp / "work"
     workdir.mkdir()
-    proc = run_snakemake(workdir, "--cores", "2", configfile=config)
+    proc = run_snakemake(workdir, "--cores", "2", *OWN_TARGETS, configfile=config)
     assert proc.returncode == 0, proc.stderr[-6000:]
     return workdir / "results" / "own"
+
+
+# What the two new sources feed: the data and the models, and through them the renders, the
+# comparison, the render-free change and the task head's view of the folder's classes. The
+# stages after them read the same manifests and checkpoints as in every other run, which
+# test_workflow runs in full; here they would only add time.
+OWN_TARGETS = [f"results/own/{path}" for path in (
+    "models/finetune_metrics.json", "compare/layers.csv", "change/layers.csv", "change/crosscheck.csv",
+    "attribution/finetuned/confusion.csv", "renders/quality.csv")]
 
 
 def test_folder_and_weights_file_run_end_to_end(own_run):
@@ -118,9 +128,12 @@ def test_folder_and_weights_file_run_end_to_end(own_run):
     metrics = json.loads((own_run / "models" / "finetune_metrics.json").read_text())
     assert metrics["source"] == "file" and metrics["epochs"] == [] and metrics["num_test"] == len(pd.read_csv(data / "test.csv"))
     assert not (own_run.parents[1] / "logs" / "own" / "finetune").exists()
-    # the whole study ran on the two files: the frozen layer3.1 is unchanged, layer4.1 changed
+    # the study ran on the two files: the frozen layer3.1 is unchanged, layer4.1 changed
     layers = pd.read_csv(own_run / "compare" / "layers.csv").set_index("layer")
     assert layers.loc["layer3.1", "fine_tuned"] == False and layers.loc["layer4.1", "fine_tuned"] == True  # noqa: E712
+    # the fine-tuned network's own head decides the folder's classes
+    confusion = pd.read_csv(own_run / "attribution" / "finetuned" / "confusion.csv")
+    assert set(confusion["true"]) <= set(CLASSES) and confusion["count"].sum() == len(pd.read_csv(data / "test.csv"))
     change = pd.read_csv(own_run / "change" / "layers.csv").set_index("layer")
     assert change.loc["layer3.1", "cka"] == pytest.approx(1.0)
     assert change.loc["layer4.1", "cka"] < 1.0
