@@ -57,7 +57,7 @@ def test_pairs_cover_every_pair_once_with_the_study_pair_first():
     assert pairs[0] == ("base", "finetuned")
     assert len(pairs) == len(set(pairs)) == 6
     assert [spec.pair_kind(*p) for p in pairs].count("fine-tuning") == 3
-    assert tables.fine_tuned_pairs(config) == [("finetuned", "seed1"), ("finetuned", "seed2"), ("seed1", "seed2")]
+    assert spec.fine_tuned_pairs(config) == [("finetuned", "seed1"), ("finetuned", "seed2"), ("seed1", "seed2")]
     config["variants"][1]["finetune"] = {"trainable": ["layer3.1"]}
     assert spec.pair_trainable(config, "seed1", "seed2") == ["layer4.1", "fc", "layer3.1"]
     assert spec.trained(config, "base") == []

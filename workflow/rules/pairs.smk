@@ -61,7 +61,7 @@ if VARIANTS:
         params:
             nets=ALL_NETS,
             pairs=_OTHER_PAIRS,
-            noise_pairs=[pair for pair in _PAIRS if "base" not in pair],
+            noise_pairs=vvariants.fine_tuned_pairs(config),
             trainable={f"{a}/{b}": vvariants.pair_trainable(config, a, b) for a, b in _OTHER_PAIRS},
             layers=LAYERS,
             change={k: v for k, v in config["change"].items() if k != "split"},

@@ -100,13 +100,13 @@ def _double_centre(gram: np.ndarray) -> np.ndarray:
     return gram - gram.mean(axis=0) - gram.mean(axis=1, keepdims=True) + gram.mean()
 
 
-def centred_grams(x: np.ndarray | Tensor, y: np.ndarray | Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """(N, N) Gram matrices of the column-centred x (N, C1) and y (N, C2), for
-    :func:`cka_of_subsample`."""
-    xc, yc = _centred(x, "x"), _centred(y, "y")
-    if len(xc) != len(yc):
-        raise ValueError(f"x and y hold different numbers of images: {len(xc)} and {len(yc)}")
-    return xc @ xc.T, yc @ yc.T
+def centred_grams(*features: np.ndarray | Tensor) -> tuple[np.ndarray, ...]:
+    """(N, N) Gram matrix of each column-centred feature array (N, C_i) of the same N
+    images, for :func:`cka_of_subsample`."""
+    centred = [_centred(f, name) for f, name in zip(features, "xyzw" * len(features))]
+    if len({len(c) for c in centred}) > 1:
+        raise ValueError(f"the features hold different numbers of images: {[len(c) for c in centred]}")
+    return tuple(c @ c.T for c in centred)
 
 
 def cka_of_subsample(kx: np.ndarray, ky: np.ndarray, rows: np.ndarray) -> float:

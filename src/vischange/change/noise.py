@@ -36,15 +36,9 @@ COLUMNS = ["net_x", "net_y", "layer", "n_images", "cka_xy", "cka_base_x", "cka_b
            "p_value", "q_value", "significant", "status"]
 
 
-def paired_ckas(base: np.ndarray, x: np.ndarray, y: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-    """(3,) linear CKA of (x, y), (base, x) and (base, y) on the images `rows` (all when
-    None; repeats allowed), each of shape (N, C)."""
-    if rows is None:
-        return np.array([measures.linear_cka(x, y), measures.linear_cka(base, x), measures.linear_cka(base, y)])
-    kb, kx = measures.centred_grams(base, x)
-    _, ky = measures.centred_grams(base, y)
-    return np.array([measures.cka_of_subsample(kx, ky, rows), measures.cka_of_subsample(kb, kx, rows),
-                     measures.cka_of_subsample(kb, ky, rows)])
+def paired_ckas(base: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(3,) linear CKA of (x, y), (base, x) and (base, y), each (N, C) of the same N images."""
+    return np.array([measures.linear_cka(x, y), measures.linear_cka(base, x), measures.linear_cka(base, y)])
 
 
 def statistic(ckas: np.ndarray) -> float:
@@ -64,8 +58,7 @@ def layer_test(base: np.ndarray, x: np.ndarray, y: np.ndarray, *, n_boot: int, c
         return {**out, "d_low": 0.0, "d_high": 0.0, "p_value": np.nan, "status": "identical"}
     if not np.isfinite(out["d"]):
         return {**out, "d_low": np.nan, "d_high": np.nan, "p_value": np.nan, "status": "untestable"}
-    kb, kx = measures.centred_grams(base, x)
-    _, ky = measures.centred_grams(base, y)
+    kb, kx, ky = measures.centred_grams(base, x, y)
 
     def resampled(rows):
         return (measures.cka_of_subsample(kx, ky, rows)

@@ -89,9 +89,9 @@ def pair_kind(a: str, b: str) -> str:
     return "fine-tuning" if "base" in (a, b) else "between fine-tunings"
 
 
-def pair_label(a: str, b: str) -> str:
-    """How figures and tables name a pair."""
-    return f"{a} vs {b}"
+def fine_tuned_pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """The pairs of two fine-tuned networks (neither is the base): those the noise test compares."""
+    return [(a, b) for a, b in pairs(config) if "base" not in (a, b)]
 
 
 def differences(config: dict[str, Any], a: str, b: str) -> dict[str, tuple[Any, Any]]:

@@ -4,7 +4,7 @@ one table, and every pair's weight change per module. Pure pandas: no torch."""
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import pandas as pd
 
@@ -85,13 +85,3 @@ def networks_table(config: Mapping[str, Any], metrics: Mapping[str, str]) -> pd.
             "test_accuracy": m.get("test_accuracy"),
         })
     return pd.DataFrame(rows, columns=NETWORK_COLUMNS)
-
-
-def fine_tuned_pairs(config: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The pairs of two fine-tuned networks (neither is the base)."""
-    return [(a, b) for a, b in spec.pairs(config) if "base" not in (a, b)]
-
-
-def pair_order(pairs: Sequence[tuple[str, str]]) -> list[str]:
-    """Pair labels in the given order (for figures)."""
-    return [spec.pair_label(a, b) for a, b in pairs]
